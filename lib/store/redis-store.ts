@@ -1,0 +1,197 @@
+import type { Cluster, Redis } from 'ioredis'
+import { CircuitBreaker, type BreakerOptions } from '../breaker.js'
+import { withDeadline } from '../deadline.js'
+import { attempt, fail, isOutage, ok, type Result } from '../result.js'
+import type { Script } from '../scripts.js'
+import { BaseStore, type BaseStoreOptions } from './base-store.js'
+import { classifyRedisError, isNoScript } from './redis-errors.js'
+
+export type RedisClient = Redis | Cluster
+
+export interface RedisStoreOptions extends BaseStoreOptions {
+  client: RedisClient
+  /**
+   * Deadline for every command. A client made with ioredis `commandTimeout`
+   * enforces its own; for any other client the store enforces this one.
+   */
+  commandTimeoutMs?: number
+  breaker?: BreakerOptions
+  /** SCAN COUNT hint for deletePattern. */
+  scanCount?: number
+}
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 250
+
+function isCluster (client: RedisClient): client is Cluster {
+  return (client as Cluster).isCluster === true
+}
+
+/**
+ * The store over ioredis, single node or Cluster. Every call goes through the
+ * circuit breaker and a deadline and comes back as a Result.
+ */
+export class RedisStore extends BaseStore {
+  readonly kind = 'redis' as const
+  readonly client: RedisClient
+  readonly breaker: CircuitBreaker
+  readonly #deadlineMs: number | undefined
+  readonly #scanCount: number
+  readonly #onReady = (): void => { this.breaker.reset() }
+
+  constructor (options: RedisStoreOptions) {
+    super(options)
+    this.client = options.client
+    this.breaker = new CircuitBreaker(options.breaker)
+    this.#scanCount = options.scanCount ?? 1000
+    const own = isCluster(this.client)
+      ? this.client.options.redisOptions?.commandTimeout
+      : this.client.options.commandTimeout
+    this.#deadlineMs = own === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
+    // a fresh connection is the best probe there is: stop failing fast at once
+    this.client.on('ready', this.#onReady)
+  }
+
+  async #run<T> (op: () => Promise<T>): Promise<Result<T>> {
+    if (!this.breaker.allow()) return fail('UNAVAILABLE', 'Redis circuit is open: failing fast until a probe succeeds')
+    try {
+      const value = this.#deadlineMs === undefined ? await op() : await withDeadline(op(), this.#deadlineMs, 'Redis command')
+      this.breaker.success()
+      return ok(value)
+    } catch (err) {
+      const error = classifyRedisError(err)
+      if (isOutage(error)) this.breaker.failure()
+      else this.breaker.success()
+      return { ok: false, error }
+    }
+  }
+
+  protected rawGet (key: string): Promise<Result<string | null>> {
+    return this.#run(() => this.client.get(key))
+  }
+
+  protected rawSet (key: string, value: string, ttlMs: number | undefined): Promise<Result<true>> {
+    return this.#run(async () => {
+      if (ttlMs === undefined) await this.client.set(key, value)
+      else await this.client.set(key, value, 'PX', ttlMs)
+      return true as const
+    })
+  }
+
+  protected rawDelete (key: string): Promise<Result<boolean>> {
+    return this.#run(async () => (await this.client.del(key)) === 1)
+  }
+
+  protected rawExists (key: string): Promise<Result<boolean>> {
+    return this.#run(async () => (await this.client.exists(key)) === 1)
+  }
+
+  protected rawExpire (key: string, ttlMs: number): Promise<Result<boolean>> {
+    return this.#run(async () => (await this.client.pexpire(key, ttlMs)) === 1)
+  }
+
+  protected rawPttl (key: string): Promise<Result<number>> {
+    return this.#run(() => this.client.pttl(key))
+  }
+
+  protected rawIncrement (key: string, by: number): Promise<Result<number>> {
+    return this.#run(() => this.client.incrby(key, by))
+  }
+
+  protected rawGetMany (keys: readonly string[]): Promise<Result<Array<string | null>>> {
+    const client = this.client
+    // MGET is one slot only on a Cluster; there each GET goes to its own node
+    if (isCluster(client)) return this.#run(() => Promise.all(keys.map((key) => client.get(key))))
+    return this.#run(() => client.mget(keys as string[]))
+  }
+
+  protected rawSetMany (entries: ReadonlyArray<readonly [string, string]>, ttlMs: number | undefined): Promise<Result<true>> {
+    const client = this.client
+    const setOne = (c: RedisClient | ReturnType<Redis['pipeline']>, key: string, value: string): unknown =>
+      ttlMs === undefined ? c.set(key, value) : c.set(key, value, 'PX', ttlMs)
+    if (isCluster(client)) {
+      return this.#run(async () => {
+        await Promise.all(entries.map(([key, value]) => setOne(client, key, value)))
+        return true as const
+      })
+    }
+    return this.#run(async () => {
+      const pipeline = client.pipeline()
+      for (const [key, value] of entries) setOne(pipeline, key, value)
+      const replies = await pipeline.exec()
+      const failed = replies?.find(([err]) => err !== null)
+      if (failed !== undefined) throw failed[0] as Error
+      return true as const
+    })
+  }
+
+  protected async rawDeletePattern (glob: string): Promise<Result<number>> {
+    const nodes: Redis[] = isCluster(this.client) ? this.client.nodes('master') : [this.client]
+    let deleted = 0
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const page = await this.#run(() => node.scan(cursor, 'MATCH', glob, 'COUNT', this.#scanCount))
+        if (!page.ok) return page
+        const [next, keys] = page.value
+        cursor = next
+        if (keys.length === 0) continue
+        // one UNLINK per key on a Cluster: keys of one node may still span slots
+        const unlinked = await this.#run(async () => {
+          if (!isCluster(this.client)) return await node.unlink(...keys)
+          const replies = await keys.reduce((p, key) => p.unlink(key), node.pipeline()).exec()
+          return (replies ?? []).reduce((sum, [, n]) => sum + Number(n), 0)
+        })
+        if (!unlinked.ok) return unlinked
+        deleted += unlinked.value
+      } while (cursor !== '0')
+    }
+    return ok(deleted)
+  }
+
+  protected rawGetDel (key: string): Promise<Result<string | null>> {
+    return this.#run(() => this.client.getdel(key))
+  }
+
+  protected async rawRunScript<T> (script: Script<T>, keys: readonly string[], args: string[]): Promise<Result<T>> {
+    const reply = await this.#run(() => this.#evalsha(script, keys, args))
+    if (!reply.ok) return reply
+    const decoded = attempt('SCRIPT', () => script.decode(reply.value))
+    if (!decoded.ok) return fail('SCRIPT', `script ${script.name} gave an unexpected reply: ${decoded.error.message}`, decoded.error)
+    return decoded
+  }
+
+  /**
+   * EVALSHA, and on an explicit NOSCRIPT only (Redis restarted or SCRIPT FLUSH)
+   * load the script and try once more. Never after a timeout or a dropped
+   * connection: the script may already have run.
+   */
+  async #evalsha (script: Script<unknown>, keys: readonly string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args)
+    } catch (err) {
+      if (!isNoScript(err)) throw err
+      await this.#load([script])
+      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args)
+    }
+  }
+
+  async #load (scripts: ReadonlyArray<Script<unknown>>): Promise<void> {
+    const nodes: Redis[] = isCluster(this.client) ? this.client.nodes('master') : [this.client]
+    await Promise.all(nodes.flatMap((node) => scripts.map((s) => node.script('LOAD', s.lua))))
+  }
+
+  async loadScripts (scripts: ReadonlyArray<Script<unknown>>): Promise<Result<true>> {
+    return await this.#run(async () => { await this.#load(scripts); return true as const })
+  }
+
+  async ping (): Promise<Result<number>> {
+    const started = performance.now()
+    const pong = await this.#run(() => this.client.ping())
+    return pong.ok ? ok(Math.round((performance.now() - started) * 100) / 100) : pong
+  }
+
+  /** Detaches from the client; whoever created the client closes it. */
+  async close (): Promise<void> {
+    this.client.off('ready', this.#onReady)
+  }
+}

@@ -1,0 +1,56 @@
+import type { Result } from '../result.js'
+import type { Script, ScriptArg } from '../scripts.js'
+
+/** TTLs are seconds; fractions are kept to the millisecond. */
+export interface SetOptions { ttl?: number }
+
+export type StoreKind = 'redis' | 'memory'
+
+export interface StoreHealth {
+  up: boolean
+  /** Round-trip time of the probe, when it answered. */
+  latencyMs?: number
+  /** Why it is down. */
+  reason?: string
+}
+
+/**
+ * The one contract every component is written against. Keys are full keys
+ * (made by the KeyBuilder); values are strings. No method throws.
+ */
+export interface Store {
+  readonly kind: StoreKind
+  /** The key prefix this store owns; `clear()` removes only keys under it. */
+  readonly prefix: string
+
+  get (key: string): Promise<Result<string | null>>
+  set (key: string, value: string, options?: SetOptions): Promise<Result<true>>
+  getJson<T = unknown> (key: string): Promise<Result<T | null>>
+  setJson (key: string, value: unknown, options?: SetOptions): Promise<Result<true>>
+  /** `false` when there was nothing to delete. */
+  delete (key: string): Promise<Result<boolean>>
+  exists (key: string): Promise<Result<boolean>>
+  /** `false` when the key does not exist. */
+  expire (key: string, ttl: number): Promise<Result<boolean>>
+  /** Seconds left, or `null` for a missing key or one that never expires. */
+  ttl (key: string): Promise<Result<number | null>>
+  increment (key: string, by?: number): Promise<Result<number>>
+  decrement (key: string, by?: number): Promise<Result<number>>
+  /** Values in the order of `keys`, `null` for each miss. */
+  getMany (keys: readonly string[]): Promise<Result<Array<string | null>>>
+  setMany (entries: Iterable<readonly [string, string]>, options?: SetOptions): Promise<Result<true>>
+  /** Deletes every key matching a SCAN glob; answers how many were deleted. */
+  deletePattern (glob: string): Promise<Result<number>>
+  /** Atomic read-and-delete. */
+  getDel (key: string): Promise<Result<string | null>>
+  /** Round trip in milliseconds. */
+  ping (): Promise<Result<number>>
+  /** Deletes every key under the prefix (never FLUSHDB). */
+  clear (): Promise<Result<number>>
+  /** Runs a script: EVALSHA on Redis, the in-process twin in memory. */
+  runScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>>
+  /** Loads scripts ahead of first use (SCRIPT LOAD); a no-op in memory. */
+  loadScripts (scripts: ReadonlyArray<Script<unknown>>): Promise<Result<true>>
+  health (): Promise<StoreHealth>
+  close (): Promise<void>
+}

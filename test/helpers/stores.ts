@@ -1,0 +1,31 @@
+import { Redis } from 'ioredis'
+import { MemoryStore } from '../../lib/store/memory-store.js'
+import { RedisStore } from '../../lib/store/redis-store.js'
+import { redisClientOptions } from '../../lib/store/redis-client.js'
+import type { Store } from '../../lib/store/store.js'
+import type { TestRedis } from './redis-server.js'
+
+export interface StoreUnderTest {
+  readonly name: 'redis' | 'memory'
+  readonly store: Store
+  close (): Promise<void>
+}
+
+/** A RedisStore over a fresh client set up as the plugin sets one up. */
+export async function redisStore (redis: TestRedis, prefix = 'test', options: { commandTimeoutMs?: number } = {}): Promise<StoreUnderTest & { store: RedisStore, client: Redis }> {
+  const client = new Redis(redis.url, redisClientOptions(options))
+  client.on('error', () => {})
+  await client.connect()
+  const store = new RedisStore({ client, prefix })
+  return { name: 'redis', store, client, close: async () => { await store.close(); client.disconnect() } }
+}
+
+export function memoryStore (prefix = 'test'): StoreUnderTest & { store: MemoryStore } {
+  const store = new MemoryStore({ prefix })
+  return { name: 'memory', store, close: async () => { await store.close() } }
+}
+
+/** Both backends, for contract suites that must give the same answers on each. */
+export async function bothStores (redis: TestRedis, prefix = 'test'): Promise<StoreUnderTest[]> {
+  return [await redisStore(redis, prefix), memoryStore(prefix)]
+}
