@@ -1,0 +1,201 @@
+import type { KeyBuilder } from './keys.js'
+import { ThrottledWarning, type Logger } from './log-throttle.js'
+import { CacheMetrics } from './metrics.js'
+import { fail, type Failure, type Result } from './result.js'
+import type { SetOptions, Store, StoreKind } from './store/store.js'
+
+/**
+ * The cache adapter behind `fastify.cache`: the store's operations on keys
+ * relative to the prefix (`users:42` → `cachekit:users:42`), counted per
+ * namespace (the key's first segment), with cache-aside helpers that fail open:
+ * a cache failure is a miss and the caller's own computation answers.
+ */
+
+export interface CacheOptions {
+  store: Store
+  keys: KeyBuilder
+  metrics?: CacheMetrics
+  logger?: Logger
+  /** TTL for `getOrSet`/`wrap` when the call gives none. */
+  defaultTtl?: number
+  /** Shortest gap between two warnings about the same failure. */
+  warnIntervalMs?: number
+}
+
+export interface CacheHealth {
+  status: 'up' | 'down'
+  store: StoreKind
+  latencyMs?: number
+  reason?: string
+}
+
+export class Cache {
+  readonly store: Store
+  readonly keys: KeyBuilder
+  readonly metrics: CacheMetrics
+  readonly defaultTtl: number
+  readonly #warning: ThrottledWarning
+
+  constructor (options: CacheOptions) {
+    this.store = options.store
+    this.keys = options.keys
+    this.metrics = options.metrics ?? new CacheMetrics()
+    this.defaultTtl = options.defaultTtl ?? 300
+    this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
+  }
+
+  /** The namespace a relative key is counted under. */
+  namespaceOf (key: string): string {
+    const end = key.indexOf(':')
+    return end <= 0 ? 'default' : key.slice(0, end)
+  }
+
+  #failed (key: string, failure: Failure): Failure {
+    const namespace = this.namespaceOf(key)
+    this.metrics.error(namespace)
+    if (failure.error.code === 'TIMEOUT' || failure.error.code === 'UNAVAILABLE') {
+      this.#warning.warn(`cache:${failure.error.code}`, { namespace, code: failure.error.code }, `cache degraded: ${failure.error.message}`)
+    }
+    return failure
+  }
+
+  #lookup<T> (key: string, result: Result<T | null>): Result<T | null> {
+    if (!result.ok) return this.#failed(key, result)
+    if (result.value === null) this.metrics.miss(this.namespaceOf(key))
+    else this.metrics.hit(this.namespaceOf(key))
+    return result
+  }
+
+  #write<T> (key: string, result: Result<T>): Result<T> {
+    return result.ok ? result : this.#failed(key, result)
+  }
+
+  async get (key: string): Promise<Result<string | null>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#lookup(key, await this.store.get(full.value)) : full
+  }
+
+  async getJson<T = unknown> (key: string): Promise<Result<T | null>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#lookup(key, await this.store.getJson<T>(full.value)) : full
+  }
+
+  async set (key: string, value: string, options?: SetOptions): Promise<Result<true>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#write(key, await this.store.set(full.value, value, options)) : full
+  }
+
+  async setJson (key: string, value: unknown, options?: SetOptions): Promise<Result<true>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#write(key, await this.store.setJson(full.value, value, options)) : full
+  }
+
+  async delete (key: string): Promise<Result<boolean>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#write(key, await this.store.delete(full.value)) : full
+  }
+
+  async exists (key: string): Promise<Result<boolean>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#write(key, await this.store.exists(full.value)) : full
+  }
+
+  async expire (key: string, ttl: number): Promise<Result<boolean>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#write(key, await this.store.expire(full.value, ttl)) : full
+  }
+
+  async ttl (key: string): Promise<Result<number | null>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#write(key, await this.store.ttl(full.value)) : full
+  }
+
+  async increment (key: string, by = 1): Promise<Result<number>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#write(key, await this.store.increment(full.value, by)) : full
+  }
+
+  async decrement (key: string, by = 1): Promise<Result<number>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#write(key, await this.store.decrement(full.value, by)) : full
+  }
+
+  async getDel (key: string): Promise<Result<string | null>> {
+    const full = this.keys.raw(key)
+    return full.ok ? this.#lookup(key, await this.store.getDel(full.value)) : full
+  }
+
+  async getMany (keys: readonly string[]): Promise<Result<Array<string | null>>> {
+    if (!Array.isArray(keys)) return fail('INVALID_ARGUMENT', 'keys must be an array')
+    const full: string[] = []
+    for (const key of keys) {
+      const k = this.keys.raw(key)
+      if (!k.ok) return k
+      full.push(k.value)
+    }
+    const values = await this.store.getMany(full)
+    if (!values.ok) return this.#failed(keys[0] as string, values)
+    values.value.forEach((value, i) => {
+      const namespace = this.namespaceOf(keys[i] as string)
+      if (value === null) this.metrics.miss(namespace)
+      else this.metrics.hit(namespace)
+    })
+    return values
+  }
+
+  async setMany (entries: Iterable<readonly [string, string]>, options?: SetOptions): Promise<Result<true>> {
+    const full: Array<[string, string]> = []
+    let first = ''
+    for (const [key, value] of entries) {
+      const k = this.keys.raw(key)
+      if (!k.ok) return k
+      if (full.length === 0) first = key
+      full.push([k.value, value])
+    }
+    return this.#write(first, await this.store.setMany(full, options))
+  }
+
+  /** Deletes keys matching a glob relative to the prefix (`users:*`), by SCAN. */
+  async deletePattern (glob: string): Promise<Result<number>> {
+    const full = this.keys.raw(glob)
+    return full.ok ? this.#write(glob, await this.store.deletePattern(full.value)) : full
+  }
+
+  /** Deletes everything under the prefix, nothing else. */
+  async clear (): Promise<Result<number>> {
+    return await this.store.clear()
+  }
+
+  async ping (): Promise<Result<number>> {
+    return await this.store.ping()
+  }
+
+  async health (): Promise<CacheHealth> {
+    const h = await this.store.health()
+    return h.up
+      ? { status: 'up', store: this.store.kind, latencyMs: h.latencyMs as number }
+      : { status: 'down', store: this.store.kind, reason: h.reason as string }
+  }
+
+  /**
+   * Cache-aside: the cached JSON value, or `compute()`'s, cached for next time.
+   * Cache failures never reach the caller (they count as misses); only
+   * `compute()`'s own rejection does.
+   */
+  async getOrSet<T> (key: string, compute: () => T | Promise<T>, options: SetOptions = {}): Promise<T> {
+    const cached = await this.getJson<T>(key)
+    if (cached.ok && cached.value !== null) return cached.value
+    if (!cached.ok) this.metrics.degraded(this.namespaceOf(key))
+    const value = await compute()
+    if (value !== undefined) await this.setJson(key, value, { ttl: options.ttl ?? this.defaultTtl })
+    return value
+  }
+
+  /** A cached version of `fn`: its arguments pick the key. */
+  wrap<A extends unknown[], T> (
+    fn: (...args: A) => T | Promise<T>,
+    options: { key: (...args: A) => string, ttl?: number }
+  ): (...args: A) => Promise<T> {
+    return async (...args: A) => await this.getOrSet(options.key(...args), () => fn(...args), { ttl: options.ttl ?? this.defaultTtl })
+  }
+}

@@ -1,0 +1,33 @@
+import { Type, type Static } from '@sinclair/typebox'
+
+/**
+ * Every environment variable the demo server reads, with its default and
+ * bounds. Validated at start-up (by @fastify/env in app.ts): a bad value stops
+ * the server with a message naming the variable. `.env.example` mirrors this.
+ */
+
+const DAY = 24 * 60 * 60
+
+const seconds = (def: number, min: number, max: number, description: string) =>
+  Type.Integer({ default: def, minimum: min, maximum: max, description })
+
+export const EnvSchema = Type.Object({
+  REDIS_URL: Type.String({ default: '', pattern: '^(|rediss?://.+)$', description: 'Redis to use; unset means the embedded in-memory store' }),
+  CACHE_KEY_PREFIX: Type.String({ default: 'cachekit', pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'First segment of every key' }),
+  CACHE_KEY_HASH_SECRET: Type.String({ default: '', description: 'Secret for hashing personal identifiers in keys; instances sharing a Redis must share it' }),
+  CACHE_COMMAND_TIMEOUT_MS: Type.Integer({ default: 250, minimum: 10, maximum: 10_000, description: 'Deadline of every Redis command' }),
+  CACHE_DEFAULT_TTL_SECONDS: seconds(300, 1, 30 * DAY, 'TTL of cache-aside entries when a call gives none'),
+  SESSION_TTL_SECONDS: seconds(30 * DAY, 60, 90 * DAY, 'Session lifetime when a session has no expiresAt'),
+  AUTHZ_ALLOW_TTL_SECONDS: seconds(300, 1, 3600, 'How long an allow decision is cached'),
+  AUTHZ_DENY_TTL_SECONDS: seconds(60, 1, 3600, 'How long a deny decision is cached'),
+  OAUTH_STATE_TTL_SECONDS: seconds(600, 30, 3600, 'Lifetime of an OAuth state token'),
+  HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'Address the demo server listens on' }),
+  PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65_535, description: 'Port the demo server listens on' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+    { default: 'info', description: 'pino log level' }
+  ),
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-For (only behind a proxy you run)' })
+})
+
+export type Env = Static<typeof EnvSchema>

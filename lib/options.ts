@@ -1,0 +1,22 @@
+import type { Static, TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+/**
+ * Validates plugin options against their TypeBox schema, filling defaults.
+ * Misconfiguration is a programming error found at registration, so this
+ * throws (Fastify reports it and does not start), naming the option.
+ */
+export function checkOptions<S extends TSchema> (schema: S, options: unknown, plugin: string): Static<S> {
+  const withDefaults = Value.Default(schema, structuredCloneShallow(options ?? {}))
+  const first = Value.Errors(schema, withDefaults).First()
+  if (first !== undefined) {
+    const path = first.path === '' ? '(options)' : first.path.slice(1).replace(/\//g, '.')
+    throw new TypeError(`${plugin}: option ${path} ${first.message} (got ${JSON.stringify(first.value)})`)
+  }
+  return withDefaults as Static<S>
+}
+
+/** Copies the top level so defaults never write into the caller's object. */
+function structuredCloneShallow (value: unknown): unknown {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value } : value
+}

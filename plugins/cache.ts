@@ -1,0 +1,135 @@
+import fastifyRedis from '@fastify/redis'
+import { Type, type Static } from '@sinclair/typebox'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { Cache } from '../lib/cache.js'
+import { KeyBuilder } from '../lib/keys.js'
+import { ThrottledWarning } from '../lib/log-throttle.js'
+import { checkOptions } from '../lib/options.js'
+import { DEFAULT_MAX_VALUE_BYTES } from '../lib/store/base-store.js'
+import { MemoryStore } from '../lib/store/memory-store.js'
+import { createRedisClient } from '../lib/store/redis-client.js'
+import { RedisStore, type RedisClient } from '../lib/store/redis-store.js'
+import type { Store } from '../lib/store/store.js'
+import metricsPlugin from './metrics.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The result-typed cache adapter; `cache.store` and `cache.keys` serve the other cachekit plugins. */
+    cache: Cache
+  }
+}
+
+export const CachePluginOptionsSchema = Type.Object({
+  store: Type.Optional(Type.Union([Type.Literal('redis'), Type.Literal('memory')], { description: 'default: redis when a Redis is given, else memory' })),
+  redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://.+', description: 'Redis to connect to (the plugin owns and closes that client)' })),
+  prefix: Type.Optional(Type.String({ default: 'cachekit', pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
+  hashSecret: Type.Optional(Type.String({ description: 'secret for hashing personal key parts' })),
+  commandTimeoutMs: Type.Optional(Type.Integer({ default: 250, minimum: 1, maximum: 60_000 })),
+  connectTimeoutMs: Type.Optional(Type.Integer({ default: 1000, minimum: 1, maximum: 60_000 })),
+  startupWaitMs: Type.Optional(Type.Integer({ default: 1000, minimum: 0, maximum: 2500, description: 'how long boot waits for a first connection before starting degraded' })),
+  maxValueBytes: Type.Optional(Type.Integer({ default: DEFAULT_MAX_VALUE_BYTES, minimum: 1 })),
+  memoryMaxEntries: Type.Optional(Type.Integer({ default: 100_000, minimum: 1 })),
+  defaultTtl: Type.Optional(Type.Number({ default: 300, exclusiveMinimum: 0 })),
+  failureThreshold: Type.Optional(Type.Integer({ default: 3, minimum: 1, description: 'consecutive outage failures that open the circuit' })),
+  cooldownMs: Type.Optional(Type.Integer({ default: 1000, minimum: 1, description: 'how long the open circuit fails fast before probing' })),
+  warnIntervalMs: Type.Optional(Type.Integer({ default: 10_000, minimum: 0 }))
+}, { additionalProperties: false })
+
+export type CachePluginOptions = Static<typeof CachePluginOptionsSchema> & {
+  /** An existing ioredis client or Cluster to use (you keep ownership and close it). */
+  client?: RedisClient
+}
+
+type Resolved = Required<Omit<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret'>> &
+  Pick<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret'>
+
+/** Resolves true once the client is ready, false when `ms` pass first. */
+function readyWithin (client: RedisClient, ms: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const done = (ready: boolean): void => { clearTimeout(timer); client.off('ready', onReady); resolve(ready) }
+    const onReady = (): void => { done(true) }
+    const timer = setTimeout(() => { done(false) }, ms)
+    client.on('ready', onReady)
+  })
+}
+
+async function closeClient (client: RedisClient): Promise<void> {
+  if (client.status === 'ready') {
+    try {
+      await client.quit()
+      return
+    } catch {}
+  }
+  client.disconnect()
+}
+
+/**
+ * Connects (or adopts a client), shares it as `fastify.redis` through
+ * @fastify/redis, and decorates `fastify.cache`. It never waits longer than
+ * `startupWaitMs` for Redis: a fail-open service boots degraded and heals when
+ * Redis comes back (ioredis keeps reconnecting).
+ */
+async function connectRedis (fastify: FastifyInstance, opts: Resolved, given: RedisClient | undefined): Promise<RedisStore> {
+  const shared = fastify.hasDecorator('redis') ? (fastify.redis as unknown as RedisClient) : undefined
+  const owned = given === undefined && shared === undefined
+  const client = given ?? shared ?? createRedisClient(opts.redisUrl as string, {
+    commandTimeoutMs: opts.commandTimeoutMs,
+    connectTimeoutMs: opts.connectTimeoutMs
+  })
+  const warning = new ThrottledWarning(fastify.log, opts.warnIntervalMs)
+  const onError = (err: Error): void => { warning.warn('redis:error', { err: err.message }, 'Redis connection error') }
+  client.on('error', onError)
+  if (client.status === 'wait') client.connect().catch(() => {})
+  const ready = await readyWithin(client, opts.startupWaitMs)
+  if (!ready) fastify.log.warn({ waitedMs: opts.startupWaitMs }, 'Redis not reachable at start-up: starting degraded, reconnecting in the background')
+
+  if (shared === undefined) {
+    // @fastify/redis waits for a ready connection and would hold the boot
+    // while Redis is down; then the same client is shared under the same name
+    if (ready) await fastify.register(fastifyRedis, { client: client as never, closeClient: false })
+    else fastify.decorate('redis', client as never)
+  }
+
+  const store = new RedisStore({
+    client,
+    prefix: opts.prefix,
+    maxValueBytes: opts.maxValueBytes,
+    commandTimeoutMs: opts.commandTimeoutMs,
+    breaker: { failureThreshold: opts.failureThreshold, cooldownMs: opts.cooldownMs }
+  })
+  fastify.addHook('onClose', async () => {
+    await store.close()
+    client.off('error', onError)
+    if (owned) await closeClient(client)
+  })
+  return store
+}
+
+export default fp<CachePluginOptions>(async function cachekitCache (fastify, options) {
+  const { client, ...rest } = options
+  const opts = checkOptions(CachePluginOptionsSchema, rest, 'cachekit-cache') as Resolved
+  const kind = opts.store ?? (client !== undefined || opts.redisUrl !== undefined || fastify.hasDecorator('redis') ? 'redis' : 'memory')
+  if (kind === 'redis' && client === undefined && opts.redisUrl === undefined && !fastify.hasDecorator('redis')) {
+    throw new TypeError('cachekit-cache: store "redis" needs redisUrl, client, or @fastify/redis registered first')
+  }
+  if (!fastify.hasDecorator('cacheMetrics')) await fastify.register(metricsPlugin)
+
+  const store: Store = kind === 'redis'
+    ? await connectRedis(fastify, opts, client)
+    : new MemoryStore({ prefix: opts.prefix, maxValueBytes: opts.maxValueBytes, maxEntries: opts.memoryMaxEntries })
+  if (kind === 'memory') fastify.addHook('onClose', async () => { await store.close() })
+
+  fastify.decorate('cache', new Cache({
+    store,
+    keys: new KeyBuilder({ prefix: opts.prefix, hashSecret: opts.hashSecret }),
+    metrics: fastify.cacheMetrics,
+    logger: fastify.log,
+    defaultTtl: opts.defaultTtl,
+    warnIntervalMs: opts.warnIntervalMs
+  }))
+}, {
+  fastify: '5.x',
+  name: 'cachekit-cache'
+})

@@ -1,0 +1,23 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+
+const NamespaceStats = Type.Object({
+  hits: Type.Integer(),
+  misses: Type.Integer(),
+  errors: Type.Integer(),
+  degraded: Type.Integer(),
+  total: Type.Integer(),
+  hitRate: Type.Number()
+})
+
+const statsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/cache/stats', {
+    schema: { response: { 200: Type.Object({ namespaces: Type.Record(Type.String(), NamespaceStats) }) } }
+  }, async () => ({ namespaces: app.cacheMetrics.snapshot() }))
+
+  app.get('/metrics', async (_request, reply) => {
+    return await reply.type('text/plain; version=0.0.4').send(app.cacheMetrics.toPrometheus())
+  })
+}
+
+export default statsRoutes
