@@ -1,0 +1,62 @@
+import os from 'node:os'
+import { startRedis } from '../test/helpers/redis-server.js'
+import { median, type BenchContext } from './harness.js'
+import { scenarios } from './scenarios/index.js'
+
+/**
+ * `npm run bench`: starts a private Redis, runs each scenario's variants (ours
+ * and the anchors) in the same run, interleaved round by round with the order
+ * rotated, and prints medians and ratios (ours ÷ anchor).
+ *
+ * BENCH_ROUNDS (default 5), BENCH_DURATION_MS (default 3000 per measurement),
+ * BENCH_CONNECTIONS (default 50), BENCH_ONLY (substring of scenario names).
+ */
+
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
+const only = process.env.BENCH_ONLY
+const redis = await startRedis()
+const ctx: BenchContext = {
+  redisUrl: redis.url,
+  durationMs: Number(process.env.BENCH_DURATION_MS ?? 3000),
+  connections: Number(process.env.BENCH_CONNECTIONS ?? 50)
+}
+
+const fmt = (n: number): string => n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2)
+const rows: string[] = []
+let missed = 0
+console.log(`# cachekit bench — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${rounds} rounds × ${ctx.durationMs} ms, interleaved\n`)
+try {
+  for (const scenario of scenarios) {
+    if (only !== undefined && !scenario.name.includes(only)) continue
+    const run = await scenario.setup(ctx)
+    const names = Object.keys(run.variants)
+    const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]))
+    try {
+      for (let round = 0; round < rounds; round++) {
+        // rotate the order so no variant always runs first (warm) or last (tired)
+        const order = names.map((_, i) => names[(i + round) % names.length] as string)
+        for (const name of order) {
+          await redis.flush()
+          samples[name]?.push(await (run.variants[name] as () => Promise<number>)())
+        }
+      }
+    } finally {
+      await run.close()
+    }
+    const ours = median(samples[scenario.ours] ?? [])
+    for (const name of names) {
+      const m = median(samples[name] ?? [])
+      const isOurs = name === scenario.ours
+      const target = scenario.targets?.[name]
+      const ratio = isOurs ? '—' : (ours / m).toFixed(2) + '×'
+      const verdict = target === undefined ? '' : ours / m >= target ? `≥ ${target}× ✓` : `≥ ${target}× ✗`
+      if (target !== undefined && ours / m < target) missed++
+      rows.push(`| ${scenario.name} | ${isOurs ? `**${name}**` : name} | ${fmt(m)} ${scenario.unit} | ${ratio} | ${verdict} |`)
+    }
+    console.log(rows.slice(-names.length).join('\n'))
+  }
+} finally {
+  await redis.stop()
+}
+console.log('\n| scenario | variant | median | ours ÷ this | target |\n| --- | --- | --- | --- | --- |\n' + rows.join('\n'))
+console.log(missed === 0 ? '\nall targets met' : `\n${missed} target(s) missed`)
