@@ -15,7 +15,7 @@ export function classifyRedisError (err: unknown): CacheError {
   const own = SCRIPT_ERROR.exec(message)
   if (own !== null) return new CacheError(own[1] as 'INVALID_ARGUMENT', own[2] as string, err)
   if (/WRONGTYPE|not an integer|overflow/i.test(message)) return new CacheError('INVALID_ARGUMENT', message, err)
-  if (/NOSCRIPT|^ERR (Error running script|user_script)/i.test(message)) return new CacheError('SCRIPT', message, err)
+  if (/NOSCRIPT|@user_script|Error running script/i.test(message)) return new CacheError('SCRIPT', message, err)
   return new CacheError('INTERNAL', message, err)
 }
 
