@@ -1,13 +1,20 @@
 import t from 'tap'
+import { startCluster } from './helpers/redis-cluster.js'
 import { startRedis } from './helpers/redis-server.js'
-import { bothStores } from './helpers/stores.js'
+import { bothStores, clusterStore, type StoreUnderTest } from './helpers/stores.js'
 
-// One suite, two backends: the memory store must give Redis's answers.
+// One suite, every backend: the memory store and a Redis Cluster must give a
+// single Redis node's answers.
 const redis = await startRedis()
 t.teardown(() => redis.stop())
+const cluster = await startCluster()
+if (cluster !== null) t.teardown(() => cluster.stop())
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-for (const { name, store, close } of await bothStores(redis)) {
+const backends: StoreUnderTest[] = [...await bothStores(redis)]
+if (cluster !== null) backends.push(await clusterStore(cluster))
+
+for (const { name, store, close } of backends) {
   t.test(`store contract: ${name}`, async (t) => {
     t.teardown(close)
     t.beforeEach(async () => { await store.clear() })

@@ -99,8 +99,9 @@ export class RedisStore extends BaseStore {
 
   protected rawGetMany (keys: readonly string[]): Promise<Result<Array<string | null>>> {
     const client = this.client
-    // MGET is one slot only on a Cluster; there each GET goes to its own node
-    if (isCluster(client)) return this.#run(() => Promise.all(keys.map((key) => client.get(key))))
+    // MGET is one slot only on a Cluster; there each key gets its own
+    // one-key MGET (not GET, which fails where MGET answers nil: another type)
+    if (isCluster(client)) return this.#run(() => Promise.all(keys.map(async (key) => (await client.mget(key))[0] as string | null)))
     return this.#run(() => client.mget(keys as string[]))
   }
 

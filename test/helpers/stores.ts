@@ -3,10 +3,11 @@ import { MemoryStore } from '../../lib/store/memory-store.js'
 import { RedisStore } from '../../lib/store/redis-store.js'
 import { redisClientOptions } from '../../lib/store/redis-client.js'
 import type { Store } from '../../lib/store/store.js'
+import type { TestCluster } from './redis-cluster.js'
 import type { TestRedis } from './redis-server.js'
 
 export interface StoreUnderTest {
-  readonly name: 'redis' | 'memory'
+  readonly name: 'redis' | 'memory' | 'cluster'
   readonly store: Store
   close (): Promise<void>
 }
@@ -28,4 +29,11 @@ export function memoryStore (prefix = 'test'): StoreUnderTest & { store: MemoryS
 /** Both backends, for contract suites that must give the same answers on each. */
 export async function bothStores (redis: TestRedis, prefix = 'test'): Promise<StoreUnderTest[]> {
   return [await redisStore(redis, prefix), memoryStore(prefix)]
+}
+
+/** A RedisStore over an ioredis Cluster client. */
+export async function clusterStore (cluster: TestCluster, prefix = 'test'): Promise<StoreUnderTest & { store: RedisStore }> {
+  const client = await cluster.client()
+  const store = new RedisStore({ client, prefix })
+  return { name: 'cluster', store, close: async () => { await store.close(); client.disconnect() } }
 }

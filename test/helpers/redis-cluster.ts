@@ -1,0 +1,67 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Cluster } from 'ioredis'
+import { redisClientOptions } from '../../lib/store/redis-client.js'
+import { freePort, hasRedisServer } from './redis-server.js'
+
+/**
+ * A small private Redis Cluster (three masters, no replicas) made with
+ * `redis-cli --cluster create`, for suites that must hold on a Cluster too.
+ * Returns null where no redis-server binary exists (the suite then skips).
+ */
+
+export interface TestCluster {
+  readonly nodes: Array<{ host: string, port: number }>
+  client (): Promise<Cluster>
+  stop (): Promise<void>
+}
+
+export async function startCluster (): Promise<TestCluster | null> {
+  if (!hasRedisServer()) return null
+  const dir = mkdtempSync(join(tmpdir(), 'cachekit-cluster-'))
+  const ports = [await freePort(), await freePort(), await freePort()]
+  const procs: ChildProcess[] = ports.map((port) => spawn('redis-server', [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir
+  ], { stdio: 'ignore' }))
+  const stop = async (): Promise<void> => {
+    await Promise.all(procs.map(async (p) => {
+      if (p.exitCode !== null) return
+      const exited = new Promise((resolve) => p.once('exit', resolve))
+      p.kill('SIGKILL')
+      await exited
+    }))
+    rmSync(dir, { recursive: true, force: true })
+  }
+  // wait for every node to answer, then join them into one cluster
+  for (const port of ports) {
+    for (let i = 0; spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().trim() !== 'PONG'; i++) {
+      if (i > 100) { await stop(); throw new Error(`cluster node ${port} did not start`) }
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'])
+  if (created.status !== 0) { await stop(); throw new Error(`redis-cli --cluster create failed: ${created.stderr.toString()}`) }
+  for (let i = 0; !spawnSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'info']).stdout.toString().includes('cluster_state:ok'); i++) {
+    if (i > 200) { await stop(); throw new Error('cluster did not reach state ok') }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const nodes = ports.map((port) => ({ host: '127.0.0.1', port }))
+  const clients: Cluster[] = []
+  return {
+    nodes,
+    client: async () => {
+      const c = new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, redisOptions: redisClientOptions() })
+      c.on('error', () => {})
+      clients.push(c)
+      await c.connect()
+      return c
+    },
+    stop: async () => {
+      for (const c of clients) c.disconnect()
+      await stop()
+    }
+  }
+}
