@@ -7,16 +7,12 @@ import { Value } from '@sinclair/typebox/value'
  * throws (Fastify reports it and does not start), naming the option.
  */
 export function checkOptions<S extends TSchema> (schema: S, options: unknown, plugin: string): Static<S> {
-  const withDefaults = Value.Default(schema, structuredCloneShallow(options ?? {}))
+  // a copy, so filling defaults never writes into the caller's object
+  const withDefaults = Value.Default(schema, { ...(options as object) })
   const first = Value.Errors(schema, withDefaults).First()
   if (first !== undefined) {
-    const path = first.path === '' ? '(options)' : first.path.slice(1).replace(/\//g, '.')
+    const path = first.path.slice(1).replace(/\//g, '.')
     throw new TypeError(`${plugin}: option ${path} ${first.message} (got ${JSON.stringify(first.value)})`)
   }
   return withDefaults as Static<S>
-}
-
-/** Copies the top level so defaults never write into the caller's object. */
-function structuredCloneShallow (value: unknown): unknown {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value } : value
 }

@@ -55,13 +55,9 @@ function readyWithin (client: RedisClient, ms: number): Promise<boolean> {
   })
 }
 
+/** QUIT lets replies in flight arrive; a client that is not connected just stops reconnecting. */
 async function closeClient (client: RedisClient): Promise<void> {
-  if (client.status === 'ready') {
-    try {
-      await client.quit()
-      return
-    } catch {}
-  }
+  if (client.status === 'ready') await Promise.allSettled([client.quit()])
   client.disconnect()
 }
 

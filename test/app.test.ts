@@ -56,6 +56,19 @@ t.test('Redis down at start-up: boots degraded, fails calls, heals without a res
   t.same(await app.cache.set('users:1', 'back'), { ok: true, value: true })
 })
 
+t.test('buildApp with a client of the embedder and a hash secret', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const client = new Redis(redis.url, { lazyConnect: true, commandTimeout: 200 })
+  client.on('error', () => {})
+  const app = await buildApp({ ...quiet, CACHE_KEY_HASH_SECRET: 'pepper' }, { redisClient: client })
+  t.equal(app.cache.store.kind, 'redis')
+  t.equal(app.cache.keys.hash('x'), new (await import('../lib/keys.js')).KeyBuilder({ hashSecret: 'pepper' }).hash('x'))
+  await app.close()
+  t.equal(client.status, 'ready', 'the embedder closes its own client')
+  client.disconnect()
+})
+
 t.test('a hung Redis makes /health degraded instead of hanging it', async (t) => {
   const redis = await startRedis()
   t.teardown(() => redis.stop())
@@ -85,6 +98,9 @@ t.test('plugin options are validated and named in the error', async (t) => {
   const app = Fastify()
   app.register(cachePlugin, { commandTimeoutMs: -1 })
   await t.rejects(app.ready(), /cachekit-cache: option commandTimeoutMs/)
+  const typo = Fastify()
+  typo.register(cachePlugin, { prefx: 'x' } as never)
+  await t.rejects(typo.ready(), /cachekit-cache: option prefx/)
   const bare = Fastify()
   bare.register(cachePlugin, { store: 'redis' })
   await t.rejects(bare.ready(), /needs redisUrl, client, or @fastify\/redis/)

@@ -91,6 +91,12 @@ for (const { name, store, close } of await bothStores(redis, 'ck')) {
       await t.rejects(cache.getOrSet('boom:1', () => { throw new Error('db down') }), /db down/)
     })
 
+    t.test('defaults: its own metrics, a 300 s default TTL', async (t) => {
+      const plain = new Cache({ store, keys: new KeyBuilder({ prefix: 'ck' }) })
+      t.ok(plain.metrics instanceof CacheMetrics)
+      t.equal(plain.defaultTtl, 300)
+    })
+
     t.test('health', async (t) => {
       const h = await cache.health()
       t.equal(h.status, 'up')

@@ -221,6 +221,9 @@ for (const { name, store, close } of backends) {
       const r = await store.get(tmp)
       t.equal(!r.ok && r.error.code, 'INVALID_ARGUMENT')
       t.same(await store.getMany([tmp]), { ok: true, value: [null] })
+      await store.set('test:str', 'x')
+      const inScript = await store.runScript((await import('./helpers/scripts.js')).zaddScript, ['test:str'], ['1', 'm'])
+      t.equal(!inScript.ok && inScript.error.code, 'INVALID_ARGUMENT', 'also inside a script')
     })
   })
 }
