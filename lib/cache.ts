@@ -70,9 +70,11 @@ export class Cache {
     return result.ok ? result : this.#failed(key, result)
   }
 
-  async get (key: string): Promise<Result<string | null>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#lookup(key, await this.store.get(full.value)) : full
+  get (key: string): Promise<Result<string | null>> {
+    // the hot path: no Result for the key, one promise chain
+    const full = this.keys.rawKey(key)
+    if (full === null) return Promise.resolve(this.keys.raw(key) as Failure)
+    return this.store.get(full).then((result) => this.#lookup(key, result))
   }
 
   async getJson<T = unknown> (key: string): Promise<Result<T | null>> {

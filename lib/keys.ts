@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto'
-import { fail, ok, type Result } from './result.js'
+import { fail, ok, type Failure, type Result } from './result.js'
 
 /**
  * The one place Redis keys are made: `<prefix>:<namespace>:<parts…>`.
@@ -81,8 +81,15 @@ export class KeyBuilder {
    * separators; the key is only checked (non-empty, no control characters, bounded).
    */
   raw (key: string): Result<string> {
-    const checked = this.#check(key, 'key', this.#maxPartLength * 4)
-    return checked.ok ? ok(this.prefix + ':' + key) : checked
+    const full = this.rawKey(key)
+    return full === null ? this.#check(key, 'key', this.#maxPartLength * 4) as Failure : ok(full)
+  }
+
+  /** `raw` for the hot path: the full key, or null when the key is invalid. */
+  rawKey (key: string): string | null {
+    return typeof key === 'string' && key.length > 0 && key.length <= this.#maxPartLength * 4 && !CONTROL.test(key)
+      ? this.prefix + ':' + key
+      : null
   }
 
   /** The namespace of a full key, for per-namespace metrics. */

@@ -1,4 +1,4 @@
-import { fail, ok, type Result } from '../result.js'
+import { fail, ok, type Failure, type Result } from '../result.js'
 import type { Script, ScriptArg } from '../scripts.js'
 import type { SetOptions, Store, StoreHealth, StoreKind } from './store.js'
 
@@ -60,9 +60,8 @@ export abstract class BaseStore implements Store {
   abstract loadScripts (scripts: ReadonlyArray<Script<unknown>>): Promise<Result<true>>
   abstract close (): Promise<void>
 
-  async get (key: string): Promise<Result<string | null>> {
-    const k = checkKey(key)
-    return k.ok ? await this.rawGet(key) : k
+  get (key: string): Promise<Result<string | null>> {
+    return typeof key === 'string' && key.length > 0 ? this.rawGet(key) : Promise.resolve(checkKey(key) as Failure)
   }
 
   async set (key: string, value: string, options?: SetOptions): Promise<Result<true>> {
