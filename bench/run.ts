@@ -1,6 +1,7 @@
 import os from 'node:os'
 import { startRedis } from '../test/helpers/redis-server.js'
 import { median, type BenchContext } from './harness.js'
+import { measureOutage } from './outage.js'
 import { scenarios } from './scenarios/index.js'
 
 /**
@@ -59,4 +60,19 @@ try {
   await redis.stop()
 }
 console.log('\n| scenario | variant | median | ours ÷ this | target |\n| --- | --- | --- | --- | --- |\n' + rows.join('\n'))
+
+if (only === undefined || 'outage'.includes(only)) {
+  const o = await measureOutage()
+  const within = (ms: number): string => ms <= o.deadlineMs + 50 ? '✓' : '✗'
+  if (o.slowestCallDeadMs > o.deadlineMs + 50 || o.slowestCallHungMs > o.deadlineMs + 50) missed++
+  if (o.bootWhileDownMs > 3000) missed++
+  if (o.healthyAfterRestartMs > 2000) missed++
+  console.log(`
+| outage (deadline ${o.deadlineMs} ms, ${o.callsPerPhase} calls a phase) | measured | target |
+| --- | --- | --- |
+| boot with Redis down | ${o.bootWhileDownMs.toFixed(0)} ms | ≤ 3000 ms ${o.bootWhileDownMs <= 3000 ? '✓' : '✗'} |
+| slowest cache call, Redis dead | ${o.slowestCallDeadMs.toFixed(1)} ms | ≤ ${o.deadlineMs + 50} ms ${within(o.slowestCallDeadMs)} |
+| slowest cache call, Redis hung (SIGSTOP) | ${o.slowestCallHungMs.toFixed(1)} ms | ≤ ${o.deadlineMs + 50} ms ${within(o.slowestCallHungMs)} |
+| /health healthy after Redis restarts | ${o.healthyAfterRestartMs.toFixed(0)} ms | ≤ 2000 ms ${o.healthyAfterRestartMs <= 2000 ? '✓' : '✗'} |`)
+}
 console.log(missed === 0 ? '\nall targets met' : `\n${missed} target(s) missed`)

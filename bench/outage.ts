@@ -1,0 +1,62 @@
+import { buildApp } from '../app.js'
+import { startRedis } from '../test/helpers/redis-server.js'
+
+/**
+ * What a Redis outage costs the demo app, measured (not asserted: tests check
+ * behaviour, this reports figures): boot time with Redis down, the slowest
+ * cache call while Redis is dead or hung against the command deadline, and how
+ * long after Redis is back /health turns healthy.
+ */
+
+export interface OutageFigures {
+  deadlineMs: number
+  bootWhileDownMs: number
+  slowestCallDeadMs: number
+  slowestCallHungMs: number
+  healthyAfterRestartMs: number
+  callsPerPhase: number
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function slowestCall (call: () => Promise<{ ok: boolean }>, n: number): Promise<number> {
+  let slowest = 0
+  for (let i = 0; i < n; i++) {
+    const started = performance.now()
+    const r = await call()
+    if (r.ok) throw new Error('a cache call succeeded while Redis was down')
+    slowest = Math.max(slowest, performance.now() - started)
+  }
+  return slowest
+}
+
+export async function measureOutage (calls = 200): Promise<OutageFigures> {
+  const redis = await startRedis()
+  const deadlineMs = 250
+  try {
+    await redis.kill()
+    let started = performance.now()
+    const app = await buildApp({ REDIS_URL: redis.url, LOG_LEVEL: 'silent', CACHE_COMMAND_TIMEOUT_MS: String(deadlineMs) })
+    await app.ready()
+    const bootWhileDownMs = performance.now() - started
+    try {
+      const health = (await app.inject('/health')).json()
+      if (health.status !== 'degraded') throw new Error(`expected degraded, got ${JSON.stringify(health)}`)
+      const slowestCallDeadMs = await slowestCall(() => app.cache.get('bench:k'), calls)
+
+      await redis.restart()
+      started = performance.now()
+      while ((await app.inject('/health')).json().status !== 'healthy') await sleep(10)
+      const healthyAfterRestartMs = performance.now() - started
+
+      redis.pause()
+      const slowestCallHungMs = await slowestCall(() => app.cache.get('bench:k'), calls)
+      redis.resume()
+      return { deadlineMs, bootWhileDownMs, slowestCallDeadMs, slowestCallHungMs, healthyAfterRestartMs, callsPerPhase: calls }
+    } finally {
+      await app.close()
+    }
+  } finally {
+    await redis.stop()
+  }
+}
