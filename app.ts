@@ -1,12 +1,25 @@
 import fastifyEnv from '@fastify/env'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { newEnforcer } from 'casbin'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { CasbinEnforcer } from './lib/authz/casbin.js'
+import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from './lib/authz/demo-policy.js'
 import { EnvSchema, type Env } from './lib/config.js'
+import { DEMO_OAUTH_PROVIDERS } from './lib/oauth/providers.js'
+import { parseEncryptionKeys } from './lib/session/crypto.js'
 import type { RedisClient } from './lib/store/redis-store.js'
+import authzPlugin from './plugins/authz-cache.js'
 import cachePlugin from './plugins/cache.js'
+import oauthStatePlugin from './plugins/oauth-state.js'
+import rateLimitPlugin from './plugins/rate-limit.js'
+import sessionCachePlugin from './plugins/session-cache.js'
 import metricsPlugin from './plugins/metrics.js'
+import authzRoutes from './routes/authz.js'
 import cacheStatsRoutes from './routes/cache-stats.js'
 import healthRoutes from './routes/health.js'
+import oauthRoutes from './routes/oauth.js'
+import { DEMO_RATE_LIMITS } from './routes/rate-limits.js'
+import sessionRoutes from './routes/sessions.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,6 +33,8 @@ export interface BuildAppExtras {
   logger?: FastifyServerOptions['logger']
   /** Use this Redis client instead of connecting to REDIS_URL (tests, embedders). */
   redisClient?: RedisClient
+  /** The casbin enforcer of the authz demo; default: a fresh one over authz/model.conf and authz/policy.csv. */
+  authzEnforcer?: CasbinEnforcer
 }
 
 /**
@@ -50,7 +65,31 @@ export async function buildApp (env: Record<string, string | undefined> = proces
     defaultTtl: config.CACHE_DEFAULT_TTL_SECONDS
   })
 
+  // before any route: it gives each demo route its policy (routes/rate-limits.ts);
+  // global off, so routes an embedder or a benchmark adds are not limited unasked
+  await app.register(rateLimitPlugin, {
+    global: false,
+    onStoreError: config.RATE_LIMIT_ON_STORE_ERROR,
+    routes: DEMO_RATE_LIMITS
+  })
+
+  await app.register(oauthStatePlugin, { ttl: config.OAUTH_STATE_TTL_SECONDS })
+
+  await app.register(sessionCachePlugin, {
+    ttl: config.SESSION_TTL_SECONDS,
+    encryptionKeys: parseEncryptionKeys(config.SESSION_ENCRYPTION_KEYS)
+  })
+
+  await app.register(authzPlugin, {
+    enforcer: extras.authzEnforcer ?? await newEnforcer(DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY),
+    allowTtl: config.AUTHZ_ALLOW_TTL_SECONDS,
+    denyTtl: config.AUTHZ_DENY_TTL_SECONDS
+  })
+
   await app.register(healthRoutes)
+  await app.register(authzRoutes)
   await app.register(cacheStatsRoutes)
+  await app.register(oauthRoutes, { providers: DEMO_OAUTH_PROVIDERS })
+  await app.register(sessionRoutes)
   return app
 }

@@ -18,6 +18,7 @@ export const EnvSchema = Type.Object({
   CACHE_COMMAND_TIMEOUT_MS: Type.Integer({ default: 250, minimum: 10, maximum: 10_000, description: 'Deadline of every Redis command' }),
   CACHE_DEFAULT_TTL_SECONDS: seconds(300, 1, 30 * DAY, 'TTL of cache-aside entries when a call gives none'),
   SESSION_TTL_SECONDS: seconds(30 * DAY, 60, 90 * DAY, 'Session lifetime when a session has no expiresAt'),
+  SESSION_ENCRYPTION_KEYS: Type.String({ default: '', pattern: '^(|[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/_=-]+(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/_=-]+)*)$', description: 'Encrypt sessions at rest: id:base64key[,id:base64key…] (32-byte keys; the first encrypts, all decrypt); empty = off' }),
   AUTHZ_ALLOW_TTL_SECONDS: seconds(300, 1, 3600, 'How long an allow decision is cached'),
   AUTHZ_DENY_TTL_SECONDS: seconds(60, 1, 3600, 'How long a deny decision is cached'),
   OAUTH_STATE_TTL_SECONDS: seconds(600, 30, 3600, 'Lifetime of an OAuth state token'),
@@ -26,6 +27,10 @@ export const EnvSchema = Type.Object({
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
     { default: 'info', description: 'pino log level' }
+  ),
+  RATE_LIMIT_ON_STORE_ERROR: Type.Union(
+    [Type.Literal('open'), Type.Literal('closed'), Type.Literal('local')],
+    { default: 'open', description: 'What the rate limiter does when Redis fails: open (allow), closed (503), local (in-process bucket)' }
   ),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-For (only behind a proxy you run)' })
 })

@@ -97,13 +97,13 @@ t.test('bad environment values stop start-up with a message naming the variable'
 t.test('plugin options are validated and named in the error', async (t) => {
   const app = Fastify()
   app.register(cachePlugin, { commandTimeoutMs: -1 })
-  await t.rejects(app.ready(), /cachekit-cache: option commandTimeoutMs/)
+  await t.rejects(async () => { await app.ready() }, /cachekit-cache: option commandTimeoutMs/)
   const typo = Fastify()
   typo.register(cachePlugin, { prefx: 'x' } as never)
-  await t.rejects(typo.ready(), /cachekit-cache: option prefx/)
+  await t.rejects(async () => { await typo.ready() }, /cachekit-cache: option prefx/)
   const bare = Fastify()
   bare.register(cachePlugin, { store: 'redis' })
-  await t.rejects(bare.ready(), /needs redisUrl, client, or @fastify\/redis/)
+  await t.rejects(async () => { await bare.ready() }, /needs redisUrl, client, or @fastify\/redis/)
 })
 
 t.test('a client you pass is used and left open for you to close', async (t) => {

@@ -14,7 +14,7 @@ const errorKind = (e: Error): string => /WRONGTYPE/.test(e.message) ? 'WRONGTYPE
 const wrongType = async (p: Promise<unknown>): Promise<string> => await p.then(() => 'ok', errorKind)
 const memWrongType = (fn: () => unknown): string => { try { fn(); return 'ok' } catch (e) { return errorKind(e as Error) } }
 const zmax = async (key: string): Promise<number | null> => {
-  const r = await client.zrange(key, -1, -1, 'WITHSCORES')
+  const r = await client.zrange(key, '-1', '-1', 'WITHSCORES')
   return r.length === 0 ? null : Number(r[1])
 }
 

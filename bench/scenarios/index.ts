@@ -1,8 +1,18 @@
 import type { Scenario } from '../harness.js'
+import { authzCheck } from './authz.js'
 import { cacheGetHttp, cacheGetInProcess } from './cache.js'
+import { oauthStateRoundTrip } from './oauth-state.js'
+import { rateLimitAbusive, rateLimitAllowed } from './rate-limit.js'
+import { sessionDeleteAll, sessionGet } from './sessions.js'
 
 /** Every scenario `npm run bench` runs, in order. Add yours here. */
 export const scenarios: Scenario[] = [
   cacheGetInProcess,
-  cacheGetHttp
+  cacheGetHttp,
+  oauthStateRoundTrip,
+  authzCheck,
+  sessionGet,
+  sessionDeleteAll,
+  rateLimitAllowed,
+  rateLimitAbusive
 ]

@@ -1,0 +1,66 @@
+import { httpThroughput, startServer, type ChildServer, type Scenario } from '../harness.js'
+
+/**
+ * The token bucket as @fastify/rate-limit's store, against the anchors, each
+ * in its own server process on the same route keyed by `/r/:client`.
+ */
+
+const KEYS = 1000
+const paths = Array.from({ length: KEYS }, (_, i) => `/r/c${i}`)
+
+async function servers (redisUrl: string, modes: Record<string, Record<string, string>>): Promise<Record<string, ChildServer>> {
+  const out: Record<string, ChildServer> = {}
+  for (const [name, env] of Object.entries(modes)) out[name] = await startServer('rate-limit', { REDIS_URL: redisUrl, ...env })
+  return out
+}
+
+async function closeAll (list: Record<string, ChildServer>): Promise<void> {
+  for (const server of Object.values(list)) await server.close()
+}
+
+/** Allowed traffic spread over 1,000 keys. */
+export const rateLimitAllowed: Scenario = {
+  name: 'rate limit: allowed, 1,000 keys',
+  ours: 'token bucket (ours)',
+  targets: { '@fastify/rate-limit redis': 1.10, 'rate-limiter-flexible redis': 1.0, 'route: one raw GET': 0.9 },
+  unit: 'req/s',
+  async setup (ctx) {
+    const running = await servers(ctx.redisUrl, {
+      'token bucket (ours)': { RL_MODE: 'ours' },
+      '@fastify/rate-limit redis': { RL_MODE: 'fastify' },
+      'rate-limiter-flexible redis': { RL_MODE: 'flexible' },
+      'route: one raw GET': { RL_MODE: 'raw-get' },
+      'ours, auto-pipelined client': { RL_MODE: 'ours-pipelined' }
+    })
+    const load = { durationMs: ctx.durationMs, connections: ctx.connections, paths, expectStatus: 200 }
+    return {
+      variants: Object.fromEntries(Object.entries(running).map(([name, server]) =>
+        [name, async () => (await httpThroughput({ ...load, url: server.url })).rps])),
+      close: async () => { await closeAll(running) }
+    }
+  }
+}
+
+/** One key far over its limit: refusals per second against a route with no limiter at all. */
+export const rateLimitAbusive: Scenario = {
+  name: 'rate limit: one abusive key (refusals)',
+  ours: 'token bucket refusals (ours)',
+  targets: { 'route: no limiter': 0.9 },
+  unit: 'req/s',
+  async setup (ctx) {
+    const running = await servers(ctx.redisUrl, {
+      'token bucket refusals (ours)': { RL_MODE: 'ours', RL_MAX: '1', RL_WINDOW_MS: '3600000' },
+      '@fastify/rate-limit refusals': { RL_MODE: 'fastify', RL_MAX: '1', RL_WINDOW_MS: '3600000' },
+      'route: no limiter': { RL_MODE: 'none' }
+    })
+    const load = { durationMs: ctx.durationMs, connections: ctx.connections, paths: ['/r/abuser'] }
+    return {
+      variants: {
+        'token bucket refusals (ours)': async () => (await httpThroughput({ ...load, url: running['token bucket refusals (ours)']?.url as string, expectStatus: 429 })).rps,
+        '@fastify/rate-limit refusals': async () => (await httpThroughput({ ...load, url: running['@fastify/rate-limit refusals']?.url as string, expectStatus: 429 })).rps,
+        'route: no limiter': async () => (await httpThroughput({ ...load, url: running['route: no limiter']?.url as string, expectStatus: 200 })).rps
+      },
+      close: async () => { await closeAll(running) }
+    }
+  }
+}

@@ -1,0 +1,39 @@
+// Run: npx tsx examples/rate-limit.ts            (embedded memory store)
+//      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/rate-limit.ts
+import Fastify from 'fastify'
+import { cachePlugin, personal, rateLimitPlugin } from '../index.js'
+
+export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<string, unknown>> {
+  const app = Fastify()
+  await app.register(cachePlugin, redisUrl !== undefined && redisUrl !== '' ? { redisUrl, prefix: 'example-rl' } : { prefix: 'example-rl' })
+  await app.register(rateLimitPlugin, {
+    max: 100,
+    timeWindow: '1 minute',
+    routes: { 'POST /sessions': { max: 5, timeWindow: 60_000 }, 'GET /health': false },
+    draftHeaders: true
+  })
+  app.post('/sessions', async () => ({ created: true }))
+  app.get('/accounts/:id', { config: { rateLimit: { max: 2, timeWindow: 60_000 } } }, async () => ({ ok: true }))
+  await app.tokenBucket.reset(['login', personal('alice@example.com')])
+
+  // five sessions a minute per client IP: the sixth is refused with Retry-After
+  const sessions = []
+  for (let i = 0; i < 6; i++) sessions.push((await app.inject({ method: 'POST', url: '/sessions', remoteAddress: '192.0.2.1' })).statusCode)
+  const refused = await app.inject({ method: 'GET', url: '/accounts/1', remoteAddress: '192.0.2.7' })
+  const second = await app.inject({ method: 'GET', url: '/accounts/2', remoteAddress: '192.0.2.7' })
+  const third = await app.inject({ method: 'GET', url: '/accounts/3', remoteAddress: '192.0.2.7' })
+
+  // direct use: ten login attempts, one back every 30 s, per email (hashed in the key)
+  const login = await app.tokenBucket.take(['login', personal('alice@example.com')], { capacity: 10, refillPerSecond: 1 / 30 })
+  await app.tokenBucket.reset(['login', personal('alice@example.com')])
+  await app.close()
+  return {
+    sessions,
+    accounts: [refused.statusCode, second.statusCode, third.statusCode],
+    retryAfter: third.headers['retry-after'],
+    draft: refused.headers.ratelimit,
+    login
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await main(), null, 2))

@@ -1,0 +1,233 @@
+import { randomBytes } from 'node:crypto'
+import { personal, type KeyBuilder, type KeyPart } from '../keys.js'
+import { ThrottledWarning, type Logger } from '../log-throttle.js'
+import { CacheMetrics } from '../metrics.js'
+import { ok, type Failure, type Result } from '../result.js'
+import type { Store } from '../store/store.js'
+import { authzRead, authzWrite, type ReadReply } from './scripts.js'
+
+/**
+ * Cached permission checks over a pluggable decider.
+ *
+ * A decision is cached under a key per (subject, resource, action) and tagged
+ * with the two generations current when it was asked for: the global one
+ * (bumped by `invalidateAll`) and the subject's (bumped by `invalidateSubject`).
+ * One script reads both generations and the decision together, so a hit is one
+ * round trip and a decision made before an invalidation never matches after it.
+ * Invalidating is one SET of a fresh random generation per key, however many
+ * decisions are cached: the stale ones simply stop matching and expire.
+ *
+ * Failure policy: when Redis fails the decider answers (never "allow" by
+ * default); when the decider fails the answer is deny, and it is not cached.
+ */
+
+/** Answers whether `subject` may do `action` on `resource`. A rejection counts as deny. */
+export type Decider = (subject: string, resource: string, action: string) => Promise<boolean>
+/** Answers whether `subject` holds `role`. */
+export type RoleDecider = (subject: string, role: string) => Promise<boolean>
+
+export const AUTHZ_NAMESPACE = 'authz'
+export const DEFAULT_ALLOW_TTL = 300
+export const DEFAULT_DENY_TTL = 60
+export const MAX_DECISION_TTL = 3600
+export const MAX_SHARDS = 1024
+
+export interface AuthzCacheOptions {
+  store: Store
+  keys: KeyBuilder
+  decider: Decider
+  /** For `hasRole`; without one every role check is a deny. */
+  roleDecider?: RoleDecider
+  /** Seconds an allow is cached (0 < ttl ≤ 3600, default 300). */
+  allowTtl?: number
+  /** Seconds a deny is cached (0 < ttl ≤ 3600, default 60). */
+  denyTtl?: number
+  /**
+   * How many hash-tag groups the decisions are spread over (default 1). On a
+   * Redis Cluster each group is one slot; `invalidateAll` costs one command per
+   * group. Every instance sharing a Redis must use the same number.
+   */
+  shards?: number
+  metrics?: CacheMetrics
+  logger?: Logger
+  warnIntervalMs?: number
+}
+
+interface DecisionKeys { global: string, subject: string, decision: string }
+
+function checkTtl (name: string, value: number): number {
+  if (typeof value !== 'number' || !(value > 0) || value > MAX_DECISION_TTL || Math.round(value * 1000) < 1) {
+    throw new TypeError(`AuthzCache: ${name} must be a number of seconds in (0, ${MAX_DECISION_TTL}], got ${String(value)}`)
+  }
+  return Math.round(value * 1000)
+}
+
+/** A generation nobody else will draw: a stale decision can never match it by chance. */
+function freshGeneration (): string {
+  return randomBytes(8).toString('hex')
+}
+
+export class AuthzCache {
+  readonly allowTtl: number
+  readonly denyTtl: number
+  readonly shards: number
+  readonly metrics: CacheMetrics
+  readonly #store: Store
+  readonly #keys: KeyBuilder
+  readonly #decider: Decider
+  readonly #roleDecider: RoleDecider
+  readonly #warning: ThrottledWarning
+  readonly #allowMs: number
+  readonly #denyMs: number
+  /** Generations outlive every decision: a decision is only valid while its generations exist. */
+  readonly #genTtlMs: number
+  readonly #tags: string[]
+  readonly #globalKeys: string[]
+  /** Invalidations that failed, and how many of them a later `invalidateAll` covered. */
+  #failedInvalidations = 0
+  #coveredInvalidations = 0
+
+  constructor (options: AuthzCacheOptions) {
+    this.allowTtl = options.allowTtl ?? DEFAULT_ALLOW_TTL
+    this.denyTtl = options.denyTtl ?? DEFAULT_DENY_TTL
+    this.#allowMs = checkTtl('allowTtl', this.allowTtl)
+    this.#denyMs = checkTtl('denyTtl', this.denyTtl)
+    this.#genTtlMs = 2 * Math.max(this.#allowMs, this.#denyMs)
+    this.shards = options.shards ?? 1
+    if (!Number.isInteger(this.shards) || this.shards < 1 || this.shards > MAX_SHARDS) {
+      throw new TypeError(`AuthzCache: shards must be an integer in [1, ${MAX_SHARDS}], got ${String(this.shards)}`)
+    }
+    this.#store = options.store
+    this.#keys = options.keys
+    this.#decider = options.decider
+    this.#roleDecider = options.roleDecider ?? (async () => false)
+    this.metrics = options.metrics ?? new CacheMetrics()
+    this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
+    this.#tags = Array.from({ length: this.shards }, (_, i) => `authz-${i}`)
+    this.#globalKeys = this.#tags.map((tag) => {
+      const key = this.#keys.tagged(AUTHZ_NAMESPACE, tag, 'g')
+      if (!key.ok) throw new TypeError(`AuthzCache: the key builder rejects the authz keys: ${key.error.message}`)
+      return key.value
+    })
+  }
+
+  /** Whether `subject` may do `action` on `resource`. Never throws; anything uncertain is a deny. */
+  async check (subject: string, resource: string, action: string): Promise<boolean> {
+    return await this.#decide(subject, ['d', resource, action], () => this.#decider(subject, resource, action))
+  }
+
+  /** Whether `subject` holds `role`, cached like `check` and invalidated with it. */
+  async hasRole (subject: string, role: string): Promise<boolean> {
+    return await this.#decide(subject, ['r', role], () => this.#roleDecider(subject, role))
+  }
+
+  /** The key a `check` decision is cached under (for inspection and tests). */
+  decisionKey (subject: string, resource: string, action: string): Result<string> {
+    const keys = this.#keysFor(subject, ['d', resource, action])
+    return keys.ok ? ok(keys.value.decision) : keys
+  }
+
+  /** Forgets every cached decision about `subject`: one SET, however many there are. */
+  async invalidateSubject (subject: string): Promise<Result<true>> {
+    const keys = this.#keysFor(subject, [])
+    if (!keys.ok) return keys
+    const done = await this.#store.set(keys.value.subject, freshGeneration(), { ttl: this.#genTtlMs / 1000 })
+    return done.ok ? done : this.#invalidationFailed(done)
+  }
+
+  /** Forgets every cached decision (the policy changed): one SET per shard. */
+  async invalidateAll (): Promise<Result<true>> {
+    const covering = this.#failedInvalidations
+    const results = await Promise.all(this.#globalKeys.map(async (key) => await this.#store.set(key, freshGeneration(), { ttl: this.#genTtlMs / 1000 })))
+    const failed = results.find((r): r is Failure => !r.ok)
+    if (failed !== undefined) return this.#invalidationFailed(failed)
+    this.#coveredInvalidations = Math.max(this.#coveredInvalidations, covering)
+    return ok(true)
+  }
+
+  /**
+   * A failed invalidation may leave a decision cached that is now wrong. Until
+   * an `invalidateAll` gets through, this instance asks the decider for
+   * everything, and it retries that `invalidateAll` before each check.
+   */
+  #invalidationFailed (failure: Failure): Failure {
+    this.#failedInvalidations++
+    this.metrics.error(AUTHZ_NAMESPACE)
+    this.#warning.warn('authz:invalidate', { code: failure.error.code }, `authz invalidation failed: ${failure.error.message}`)
+    return failure
+  }
+
+  async #owesInvalidation (): Promise<boolean> {
+    if (this.#failedInvalidations === this.#coveredInvalidations) return false
+    return !(await this.invalidateAll()).ok
+  }
+
+  #keysFor (subject: string, parts: KeyPart[]): Result<DecisionKeys> {
+    const shard = this.shards === 1 ? 0 : Buffer.from(this.#keys.hash(String(subject)), 'base64url').readUInt32BE(0) % this.shards
+    const tag = this.#tags[shard] as string
+    const subjectKey = this.#keys.tagged(AUTHZ_NAMESPACE, tag, 's', personal(subject))
+    if (!subjectKey.ok) return subjectKey
+    const decision = parts.length === 0 ? subjectKey : this.#keys.tagged(AUTHZ_NAMESPACE, tag, parts[0] as string, personal(subject), ...parts.slice(1))
+    if (!decision.ok) return decision
+    return ok({ global: this.#globalKeys[shard] as string, subject: subjectKey.value, decision: decision.value })
+  }
+
+  async #decide (subject: string, parts: KeyPart[], ask: () => Promise<boolean>): Promise<boolean> {
+    const keys = this.#keysFor(subject, parts)
+    if (!keys.ok) {
+      this.#warning.warn('authz:argument', { code: keys.error.code }, `authz check denied: ${keys.error.message}`)
+      return false
+    }
+    if (await this.#owesInvalidation()) {
+      this.metrics.degraded(AUTHZ_NAMESPACE)
+      return (await this.#ask(ask)) === true
+    }
+    const { global, subject: subjectKey, decision } = keys.value
+    const read = await this.#store.runScript(authzRead, [global, subjectKey, decision], [])
+    if (!read.ok) {
+      this.metrics.error(AUTHZ_NAMESPACE)
+      this.metrics.degraded(AUTHZ_NAMESPACE)
+      this.#warning.warn('authz:read', { code: read.error.code }, `authz cache unavailable, asking the decider: ${read.error.message}`)
+      return (await this.#ask(ask)) === true
+    }
+    if (read.value.hit) {
+      this.metrics.hit(AUTHZ_NAMESPACE)
+      return read.value.allowed
+    }
+    this.metrics.miss(AUTHZ_NAMESPACE)
+    const started = Date.now()
+    const allowed = await this.#ask(ask)
+    if (allowed === null) return false
+    // a decider slower than a generation's lifetime could outlive an invalidation unseen
+    if (Date.now() - started < this.#genTtlMs / 2) await this.#remember(keys.value, read.value, allowed)
+    return allowed
+  }
+
+  /** The decider's answer, or null when it failed or answered something other than a boolean. */
+  async #ask (ask: () => Promise<boolean>): Promise<boolean | null> {
+    try {
+      const answer: unknown = await ask()
+      if (typeof answer === 'boolean') return answer
+      this.#warning.warn('authz:decider', {}, `authz decider answered ${typeof answer}, not a boolean: denied`)
+    } catch (err) {
+      this.#warning.warn('authz:decider', { err: String(err) }, 'authz decider failed: denied, not cached')
+    }
+    return null
+  }
+
+  async #remember (keys: DecisionKeys, seen: ReadReply & { hit: false }, allowed: boolean): Promise<void> {
+    const written = await this.#store.runScript(authzWrite, [keys.global, keys.subject, keys.decision], [
+      seen.global,
+      seen.subject,
+      allowed ? '1' : '0',
+      allowed ? this.#allowMs : this.#denyMs,
+      seen.global === '' ? freshGeneration() : '',
+      seen.subject === '' ? freshGeneration() : '',
+      this.#genTtlMs
+    ])
+    if (!written.ok) {
+      this.metrics.error(AUTHZ_NAMESPACE)
+      this.#warning.warn('authz:write', { code: written.error.code }, `authz decision not cached: ${written.error.message}`)
+    }
+  }
+}

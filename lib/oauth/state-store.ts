@@ -1,0 +1,218 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { personal, type KeyBuilder } from '../keys.js'
+import { ThrottledWarning, type Logger } from '../log-throttle.js'
+import { CacheMetrics } from '../metrics.js'
+import { attempt, fail, isOutage, ok, type Failure, type Result } from '../result.js'
+import type { Store } from '../store/store.js'
+import { codeChallengeOf, createCodeVerifier } from './pkce.js'
+import { randomToken } from './random-token.js'
+import { oauth2StateFunctions, type OAuth2StateFunctions, type OAuth2StateOptions, type OAuthRequest } from './oauth2-hooks.js'
+
+/**
+ * One-time OAuth `state` tokens, kept in the shared store so that any instance
+ * can check a callback that another instance started.
+ *
+ * - A state is 32 random bytes, base64url (43 characters), living `ttl` seconds.
+ * - `consume` reads and deletes in one atomic GETDEL: across any number of
+ *   instances a state is accepted at most once.
+ * - It fails closed: a state that could not be checked is a Failure, never an
+ *   acceptance, and a state that could not be stored is never handed out.
+ * - The key holds a keyed hash (HMAC) of the state, never the state itself:
+ *   someone who can read Redis keys (SCAN, MONITOR of key names, a dump) learns
+ *   nothing they could take to a callback.
+ */
+
+export const NAMESPACE = 'oauth'
+export const DEFAULT_STATE_TTL_SECONDS = 600
+export const MAX_STATE_TTL_SECONDS = 3600
+
+/**
+ * 43 base64url characters whose last one carries 2 zero padding bits: exactly
+ * the encodings of 32 bytes. Anything else is refused before the store is asked.
+ */
+const STATE_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/
+const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
+// eslint-disable-next-line no-control-regex
+const TEXT_PATTERN = /^[^\u0000-\u001f\u007f]{1,256}$/
+const MAX_REDIRECT_URI_LENGTH = 2048
+
+const StateDataSchema = Type.Object({
+  userId: Type.String(),
+  provider: Type.String(),
+  alias: Type.Optional(Type.String()),
+  redirectUri: Type.Optional(Type.String()),
+  codeVerifier: Type.Optional(Type.String()),
+  /** Milliseconds since the epoch, on the creating instance's clock. */
+  createdAt: Type.Number()
+})
+
+// compiled once: the check runs on every accepted callback
+const isStateData = TypeCompiler.Compile(StateDataSchema)
+
+/** What a state was bound to when it was created; `consume` hands it back once. */
+export type StateData = Static<typeof StateDataSchema>
+
+export interface CreateStateInput {
+  /** The user starting the flow: a callback for another user is refused. */
+  userId: string
+  /** Provider name (`[A-Za-z0-9_.-]{1,64}`): a callback for another provider is refused. */
+  provider: string
+  /** Free label kept with the state, e.g. which linked account is being added. */
+  alias?: string
+  /** The redirect_uri sent with the authorize request; the token request must repeat it. */
+  redirectUri?: string
+  /** Generate and keep a PKCE code verifier; its S256 challenge is returned. */
+  pkce?: boolean
+}
+
+export interface CreatedState {
+  state: string
+  /** Seconds the state stays valid. */
+  expiresIn: number
+  /** S256 challenge for the authorize URL, with `pkce: true`. */
+  codeChallenge?: string
+}
+
+export interface ConsumeOptions {
+  /** The user at the callback: a state created for another user is refused (and stays burned). */
+  userId?: string
+  /** The provider of the callback: a state created for another provider is refused (and stays burned). */
+  provider?: string
+}
+
+export interface OAuthStateStoreOptions {
+  store: Store
+  keys: KeyBuilder
+  /** Lifetime of a state in seconds, in (0, 3600]; default 600. */
+  ttl?: number
+  /** Counts accepted (hit), refused (miss) and failed (error) consumes under namespace `oauth`. */
+  metrics?: CacheMetrics
+  logger?: Logger
+  warnIntervalMs?: number
+}
+
+function invalid (message: string): Failure {
+  return fail('INVALID_ARGUMENT', message)
+}
+
+// typeof first: RegExp.test would read `undefined` as the text "undefined"
+const isText = (value: unknown): boolean => typeof value === 'string' && TEXT_PATTERN.test(value)
+
+function checkInput (input: CreateStateInput): Failure | undefined {
+  if (!isText(input.userId)) return invalid('userId must be 1 to 256 characters without control characters')
+  if (typeof input.provider !== 'string' || !NAME_PATTERN.test(input.provider)) return invalid(`provider must match ${String(NAME_PATTERN)}`)
+  if (input.alias !== undefined && !isText(input.alias)) return invalid('alias must be 1 to 256 characters without control characters')
+  if (input.redirectUri !== undefined && !isHttpUrl(input.redirectUri)) return invalid(`redirectUri must be an absolute http(s) URL of at most ${MAX_REDIRECT_URI_LENGTH} characters`)
+  return undefined
+}
+
+function isHttpUrl (value: string): boolean {
+  return value.length <= MAX_REDIRECT_URI_LENGTH && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)
+}
+
+export class OAuthStateStore {
+  readonly store: Store
+  readonly keys: KeyBuilder
+  readonly ttl: number
+  readonly metrics: CacheMetrics
+  readonly #warning: ThrottledWarning
+
+  constructor (options: OAuthStateStoreOptions) {
+    const ttl = options.ttl ?? DEFAULT_STATE_TTL_SECONDS
+    if (!(ttl > 0 && ttl <= MAX_STATE_TTL_SECONDS)) {
+      throw new TypeError(`OAuth state ttl must be in (0, ${MAX_STATE_TTL_SECONDS}] seconds, got ${ttl}`)
+    }
+    this.store = options.store
+    this.keys = options.keys
+    this.ttl = ttl
+    this.metrics = options.metrics ?? new CacheMetrics()
+    this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
+  }
+
+  /** True for a string shaped like a state this store issues (no store call). */
+  static isWellFormed (state: unknown): state is string {
+    return typeof state === 'string' && STATE_PATTERN.test(state)
+  }
+
+  /** The store key of a state: `<prefix>:oauth:state:<HMAC of the state>`. */
+  keyFor (state: string): Result<string> {
+    return this.keys.key(NAMESPACE, 'state', personal(state))
+  }
+
+  /** Issues a new state bound to `input`. Fails (never hands out a state) when it cannot be stored. */
+  async create (input: CreateStateInput): Promise<Result<CreatedState>> {
+    const bad = checkInput(input)
+    if (bad !== undefined) return bad
+    const state = randomToken()
+    const key = this.keyFor(state)
+    if (!key.ok) return key
+    const verifier = input.pkce === true ? createCodeVerifier() : undefined
+    const data: StateData = {
+      userId: input.userId,
+      provider: input.provider,
+      ...(input.alias !== undefined ? { alias: input.alias } : {}),
+      ...(input.redirectUri !== undefined ? { redirectUri: input.redirectUri } : {}),
+      ...(verifier !== undefined ? { codeVerifier: verifier } : {}),
+      createdAt: Date.now()
+    }
+    const stored = await this.store.setJson(key.value, data, { ttl: this.ttl })
+    if (!stored.ok) return this.#failed(stored)
+    return ok({
+      state,
+      expiresIn: this.ttl,
+      ...(verifier !== undefined ? { codeChallenge: codeChallengeOf(verifier) } : {})
+    })
+  }
+
+  /**
+   * Accepts a state at most once: its data, or `null` when it is unknown,
+   * expired, already used, or bound to another user or provider (it is burned
+   * either way). A malformed state is an INVALID_ARGUMENT Failure without any
+   * store call; an unreachable store is a Failure: refuse, never accept.
+   */
+  async consume (state: string, options: ConsumeOptions = {}): Promise<Result<StateData | null>> {
+    if (!OAuthStateStore.isWellFormed(state)) return invalid('state is not a 43-character base64url token')
+    const key = this.keyFor(state)
+    if (!key.ok) return key
+    const raw = await this.store.getDel(key.value)
+    if (!raw.ok) return this.#failed(raw)
+    if (raw.value === null) return this.#refused()
+    const text = raw.value
+    const parsed = attempt('DECODE', () => JSON.parse(text) as unknown)
+    if (!parsed.ok || !isStateData.Check(parsed.value)) {
+      return this.#failed(fail('DECODE', `stored OAuth state under ${key.value} is not valid state data`))
+    }
+    const data = parsed.value
+    const otherUser = options.userId !== undefined && options.userId !== data.userId
+    const otherProvider = options.provider !== undefined && options.provider !== data.provider
+    if (otherUser || otherProvider) {
+      this.#warning.warn('oauth:mismatch', { otherUser, otherProvider }, 'OAuth state presented for another user or provider: refused and burned')
+      return this.#refused()
+    }
+    this.metrics.hit(NAMESPACE)
+    return ok(data)
+  }
+
+  /**
+   * `generateStateFunction` and `checkStateFunction` for `@fastify/oauth2`, in
+   * its promise form (one parameter each), plus `stateOf(request)` to read the
+   * data the check accepted.
+   */
+  forOAuth2<R extends OAuthRequest = OAuthRequest> (options: OAuth2StateOptions<R>): OAuth2StateFunctions<R> {
+    return oauth2StateFunctions(this, options)
+  }
+
+  #refused (): Result<null> {
+    this.metrics.miss(NAMESPACE)
+    return ok(null)
+  }
+
+  #failed (failure: Failure): Failure {
+    this.metrics.error(NAMESPACE)
+    if (isOutage(failure.error)) {
+      this.#warning.warn(`oauth:${failure.error.code}`, { code: failure.error.code }, `OAuth state store unavailable, refusing: ${failure.error.message}`)
+    }
+    return failure
+  }
+}

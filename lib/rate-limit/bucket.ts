@@ -1,0 +1,127 @@
+import type { KeyBuilder, KeyPart } from '../keys.js'
+import { ThrottledWarning, type Logger } from '../log-throttle.js'
+import type { CacheMetrics } from '../metrics.js'
+import { ok, type Result } from '../result.js'
+import { MemoryData } from '../store/memory-data.js'
+import type { Store } from '../store/store.js'
+import { DenyCache } from './deny-cache.js'
+import { checkCost, toBucketPolicy, type BucketPolicy, type FailPolicy, type RatePolicy } from './policy.js'
+import { tokenBucketScript, type BucketReply, type Decision } from './token-bucket.js'
+
+/**
+ * The direct token-bucket API (`fastify.tokenBucket`): take, peek and reset
+ * over the shared store, with the fail policy applied when the store fails,
+ * the deny cache in front, and an in-process bucket for the `local` policy.
+ */
+
+export const RATE_LIMIT_NAMESPACE = 'ratelimit'
+
+export interface TokenBucketOptions {
+  store: Store
+  keys: KeyBuilder
+  metrics?: CacheMetrics
+  logger?: Logger
+  /** Fail policy of policies that name none. Default `open`. */
+  onStoreError?: FailPolicy
+  /** Refusals remembered per instance (0: off). Default 10,000. */
+  denyCacheSize?: number
+  /** Buckets the in-process stand-in keeps (policy `local`). Default 10,000. */
+  localBucketSize?: number
+  warnIntervalMs?: number
+}
+
+export class TokenBucket {
+  readonly store: Store
+  readonly keys: KeyBuilder
+  readonly onStoreError: FailPolicy
+  readonly denyCache: DenyCache
+  /** Degraded decisions (made without the store) since start, by fail policy. */
+  readonly degraded: Record<FailPolicy, number> = { open: 0, closed: 0, local: 0 }
+  readonly #local: MemoryData
+  readonly #metrics: CacheMetrics | undefined
+  readonly #warning: ThrottledWarning
+
+  constructor (options: TokenBucketOptions) {
+    this.store = options.store
+    this.keys = options.keys
+    this.onStoreError = options.onStoreError ?? 'open'
+    this.denyCache = new DenyCache(options.denyCacheSize ?? 10_000)
+    this.#local = new MemoryData(options.localBucketSize ?? 10_000)
+    this.#metrics = options.metrics
+    this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
+  }
+
+  /** The store key of a bucket named `name` (one part, or several). */
+  keyFor (name: string | readonly KeyPart[]): Result<string> {
+    return typeof name === 'string' ? this.keys.key(RATE_LIMIT_NAMESPACE, name) : this.keys.key(RATE_LIMIT_NAMESPACE, ...name)
+  }
+
+  /** Takes `cost` tokens from the bucket `name`, or refuses. */
+  async take (name: string | readonly KeyPart[], policy: RatePolicy, cost = 1): Promise<Result<Decision>> {
+    return await this.#direct(name, policy, cost, false)
+  }
+
+  /** Would one token be granted now? Takes nothing and writes nothing. */
+  async peek (name: string | readonly KeyPart[], policy: RatePolicy): Promise<Result<Decision>> {
+    return await this.#direct(name, policy, 1, true)
+  }
+
+  /** Refills the bucket `name` at once; `false` when it was already full. */
+  async reset (name: string | readonly KeyPart[]): Promise<Result<boolean>> {
+    const key = this.keyFor(name)
+    if (!key.ok) return key
+    this.denyCache.forget(key.value)
+    this.#local.del(key.value)
+    return await this.store.delete(key.value)
+  }
+
+  async #direct (name: string | readonly KeyPart[], policy: RatePolicy, cost: number, dryRun: boolean): Promise<Result<Decision>> {
+    const bucket = toBucketPolicy(policy)
+    if (!bucket.ok) return bucket
+    const key = this.keyFor(name)
+    if (!key.ok) return key
+    return await this.takeAt(key.value, bucket.value, cost, dryRun)
+  }
+
+  /**
+   * The hot path, for callers holding a full key and a checked policy (the
+   * @fastify/rate-limit store). `dryRun` looks without taking.
+   */
+  takeAt (key: string, policy: BucketPolicy, cost: number, dryRun = false): Promise<Result<Decision>> {
+    const checked = checkCost(cost, policy)
+    if (!checked.ok) return Promise.resolve(checked)
+    if (cost > 0) {
+      const refusal = this.denyCache.refusal(key, cost)
+      if (refusal !== undefined) {
+        return Promise.resolve(ok({ allowed: false, ...refusal, limit: policy.capacity, source: 'deny-cache' }))
+      }
+    }
+    const args = [policy.capacity, policy.intervalUs, cost, dryRun ? '1' : '0']
+    return this.store.runScript(tokenBucketScript, [key], args).then((reply) => {
+      if (reply.ok) {
+        const decision = this.#decision(reply.value, policy, 'store')
+        if (!decision.allowed) this.denyCache.remember(key, cost, decision.retryAfterMs, decision.resetMs, decision.remaining as number)
+        return ok(decision)
+      }
+      // bad input is a bug to surface, not an outage to ride out
+      if (reply.error.code === 'INVALID_ARGUMENT') return reply
+      const failPolicy = policy.onStoreError ?? this.onStoreError
+      this.degraded[failPolicy]++
+      this.#metrics?.error(RATE_LIMIT_NAMESPACE)
+      this.#metrics?.degraded(`${RATE_LIMIT_NAMESPACE}.${failPolicy}`)
+      this.#warning.warn(`${RATE_LIMIT_NAMESPACE}:${failPolicy}`, { err: reply.error.message, code: reply.error.code, failPolicy },
+        `rate limiter store failed: deciding with fail policy "${failPolicy}"`)
+      if (failPolicy === 'closed') return reply
+      if (failPolicy === 'open') {
+        return ok({ allowed: true, remaining: null, retryAfterMs: 0, resetMs: 0, limit: policy.capacity, source: 'open' } satisfies Decision)
+      }
+      // the script's own twin on this instance's memory: the same answers, unshared
+      const local = tokenBucketScript.decode(tokenBucketScript.twin(this.#local, [key], args.map(String)))
+      return ok(this.#decision(local, policy, 'local'))
+    })
+  }
+
+  #decision (reply: BucketReply, policy: BucketPolicy, source: Decision['source']): Decision {
+    return { ...reply, limit: policy.capacity, source }
+  }
+}

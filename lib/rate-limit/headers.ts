@@ -1,0 +1,70 @@
+import type { Decision } from './token-bucket.js'
+
+/**
+ * What a response says about the limit, beyond the `x-ratelimit-*` and
+ * `Retry-After` headers @fastify/rate-limit writes: the IETF draft structured
+ * headers (draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` and
+ * `RateLimit`) and an RFC 9457 problem-details body for a refusal.
+ */
+
+/** An RFC 8941 sf-string. */
+function sfString (value: string): string {
+  return '"' + value.replace(/[\\"]/g, (c) => '\\' + c).replace(/[^\x20-\x7e]/g, '?') + '"'
+}
+
+function seconds (ms: number): number {
+  return Math.ceil(ms / 1000)
+}
+
+/** `RateLimit-Policy: "<name>";q=<capacity>;w=<seconds to refill from empty>` */
+export function rateLimitPolicyHeader (name: string, limit: number, windowMs: number): string {
+  return `${sfString(name)};q=${limit};w=${seconds(windowMs)}`
+}
+
+/**
+ * `RateLimit: "<name>";r=<remaining>;t=<seconds>`: `t` is when a refused
+ * request may retry, else when the bucket is full. Undefined when the
+ * remaining quota is unknown (decided fail-open): better silent than wrong.
+ */
+export function rateLimitHeader (name: string, decision: Decision): string | undefined {
+  if (decision.remaining === null) return undefined
+  const remaining = decision.allowed ? decision.remaining : 0
+  return `${sfString(name)};r=${remaining};t=${seconds(decision.allowed ? decision.resetMs : decision.retryAfterMs)}`
+}
+
+export interface ProblemDetails {
+  type: string
+  title: string
+  status: number
+  detail: string
+  instance: string
+  /** Seconds to wait, as in Retry-After. */
+  retryAfter: number
+}
+
+/** The RFC 9457 body of a 429, served as `application/problem+json`. */
+export function tooManyRequestsProblem (decision: Decision, instance: string, type = 'about:blank'): ProblemDetails {
+  const retryAfter = seconds(decision.retryAfterMs)
+  return {
+    type,
+    title: 'Too Many Requests',
+    status: 429,
+    detail: `Rate limit of ${decision.limit} exceeded; retry in ${retryAfter} s.`,
+    instance,
+    retryAfter
+  }
+}
+
+/**
+ * The error @fastify/rate-limit throws for a refusal. A refusal is expected,
+ * not a bug: no stack trace is captured, which is most of what an Error costs,
+ * and under abuse this is the hot path.
+ */
+export function refusalError (statusCode: number, ttlMs: number): Error & { statusCode: number } {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const error = new Error(`Rate limit exceeded, retry in ${seconds(ttlMs)} s`) as Error & { statusCode: number }
+  Error.stackTraceLimit = limit
+  error.statusCode = statusCode
+  return error
+}

@@ -1,0 +1,203 @@
+import { personal } from '../keys.js'
+import type { CacheError } from '../result.js'
+import { RATE_LIMIT_NAMESPACE, type TokenBucket } from './bucket.js'
+import { checkCost, windowPolicy, type BucketPolicy, type FailPolicy } from './policy.js'
+import type { Decision } from './token-bucket.js'
+
+/**
+ * The token bucket as a store of @fastify/rate-limit. Its contract: the plugin
+ * calls `new Store(globalParams)`, `child(routeParams)` per limited route (and
+ * per `rateLimit()`/`createRateLimit()` given options), and per request
+ * `incr(key, cb, timeWindow, max)` (or `read` to peek), expecting
+ * `cb(err, { current, ttl })`: it refuses when `current > max` and reports
+ * `ttl` ms as `x-ratelimit-reset` and `Retry-After` (seconds, rounded up).
+ *
+ * So a grant answers `current = max − remaining`, `ttl` = ms until full, and a
+ * refusal `current = max + 1`, `ttl` = ms until the tokens are back.
+ *
+ * `incr` is not given the request, yet the decision belongs to it (headers,
+ * the fail-open mark, problem details). The one value the plugin computes per
+ * request and hands to the store unchanged is `timeWindow` (it calls a
+ * function-valued `timeWindow(req, key)` just before `incr`). So each params
+ * object's `timeWindow` becomes a function that files the request under a
+ * negative ticket number and returns the ticket; `incr` redeems it for the
+ * request and the real window. Real windows are never negative, so a store
+ * called with a plain window still works (without a request to report to).
+ */
+
+/** What the decision of a request leaves on it, for headers and bodies. */
+export interface LimitState {
+  decision: Decision
+  /** The bucket's name: the route template, group or limiter. */
+  scope: string
+  /** Milliseconds to refill from empty. */
+  windowMs: number
+}
+
+type Window = number | ((req: unknown, key: string) => number | Promise<number>)
+
+/** The options of @fastify/rate-limit this store reads (and rewrites: `timeWindow`). */
+export interface LimiterParams {
+  max: number | ((req: unknown, key: string) => number | Promise<number>)
+  timeWindow: Window
+  routeInfo?: { method?: string | string[], url?: string }
+  groupId?: string
+  /** Ours: tokens each request takes (default 1). */
+  cost?: number
+  /** Ours: fail policy of this limiter. */
+  onStoreError?: FailPolicy
+  /** Ours: the bucket's name, instead of the route template. */
+  bucket?: string
+}
+
+export type LimiterCallback = (err: Error | null, result?: { current: number, ttl: number }) => void
+
+export interface StoreDefaults {
+  cost: number
+  onStoreError?: FailPolicy
+  /** Identities enter keys as keyed hashes. */
+  hashIdentities: boolean
+  /** Where a request's decision is left (e.g. a request decorator). */
+  record: (request: unknown, state: LimitState) => void
+}
+
+/** A store failure as the HTTP error @fastify/rate-limit throws: 503 for an outage under `closed`. */
+export class RateLimitStoreError extends Error {
+  readonly statusCode: number
+  readonly code: string
+
+  constructor (error: CacheError) {
+    const outage = error.code !== 'INVALID_ARGUMENT'
+    super(outage ? `Rate limiter unavailable: ${error.message}` : `Rate limit misconfigured: ${error.message}`, { cause: error })
+    this.statusCode = outage ? 503 : 500
+    this.code = outage ? 'RATE_LIMIT_UNAVAILABLE' : 'RATE_LIMIT_INVALID'
+  }
+}
+
+const REAL_WINDOW = Symbol('cachekit.realTimeWindow')
+type TicketWindow = ((req: unknown, key: string) => number | Promise<number>) & { [REAL_WINDOW]: Window }
+
+class Tickets {
+  #last = 0
+  readonly #pending = new Map<number, { request: unknown, windowMs: number }>()
+
+  /** Replaces `params.timeWindow` with a ticket issuer (once; inherited issuers are unwrapped). */
+  install (params: LimiterParams): Window {
+    const current = params.timeWindow
+    const real = typeof current === 'function' && REAL_WINDOW in current ? (current as TicketWindow)[REAL_WINDOW] : current
+    const issuer = (typeof real === 'function'
+      ? async (req: unknown, key: string) => this.#issue(req, await real(req, key))
+      : (req: unknown) => this.#issue(req, real)) as TicketWindow
+    issuer[REAL_WINDOW] = real
+    params.timeWindow = issuer
+    return real
+  }
+
+  #issue (request: unknown, windowMs: number): number {
+    const ticket = --this.#last
+    this.#pending.set(ticket, { request, windowMs })
+    return ticket
+  }
+
+  redeem (timeWindow: number): { request: unknown, windowMs: number } {
+    const pending = this.#pending.get(timeWindow)
+    if (pending === undefined) return { request: undefined, windowMs: timeWindow }
+    this.#pending.delete(timeWindow)
+    return pending
+  }
+}
+
+interface Shared {
+  bucket: TokenBucket
+  defaults: StoreDefaults
+  tickets: Tickets
+  /** Names limiters that have neither route nor group nor bucket name. */
+  anonymous: number
+}
+
+function scopeOf (params: LimiterParams, shared: Shared): string {
+  if (params.bucket !== undefined) return params.bucket
+  if (params.groupId !== undefined) return `group ${params.groupId}`
+  const route = params.routeInfo
+  if (route?.url !== undefined) return `${[route.method].flat().join(',')} ${route.url}`
+  return `limiter-${++shared.anonymous}`
+}
+
+export class TokenBucketLimiterStore {
+  readonly scope: string
+  readonly cost: number
+  readonly onStoreError: FailPolicy | undefined
+  readonly #shared: Shared
+  readonly #groupId: string | undefined
+  #policy: BucketPolicy | undefined
+
+  constructor (params: LimiterParams, shared: Shared, scope: string) {
+    this.#shared = shared
+    this.scope = scope
+    this.#groupId = params.groupId
+    this.cost = params.cost ?? shared.defaults.cost
+    this.onStoreError = params.onStoreError ?? shared.defaults.onStoreError
+    const windowMs = shared.tickets.install(params)
+    // a static policy is checked here, at registration: a bad one never serves
+    if (typeof params.max === 'number' && typeof windowMs === 'number') {
+      const policy = this.#policyFor(params.max, windowMs)
+      if (policy instanceof Error) throw new TypeError(`rate limit of ${scope}: ${policy.message}`)
+    }
+  }
+
+  incr (key: string | number, cb: LimiterCallback, timeWindow: number, max: number): void {
+    this.#decide(key, cb, timeWindow, max, false)
+  }
+
+  /** Peeks: `{ increment: false }` in createRateLimit. */
+  read (key: string | number, cb: LimiterCallback, timeWindow: number, max: number): void {
+    this.#decide(key, cb, timeWindow, max, true)
+  }
+
+  child (params: LimiterParams): TokenBucketLimiterStore {
+    return new TokenBucketLimiterStore(params, this.#shared, scopeOf(params, this.#shared))
+  }
+
+  /** The policy for `max` per `windowMs`, reusing the last one (a static limit computes it once). */
+  #policyFor (max: number, windowMs: number): BucketPolicy | CacheError {
+    const last = this.#policy
+    if (last !== undefined && last.capacity === max && last.windowMs === windowMs) return last
+    const policy = windowPolicy(max, windowMs, this.onStoreError)
+    if (!policy.ok) return policy.error
+    const cost = checkCost(this.cost, policy.value)
+    if (!cost.ok) return cost.error
+    // remember it under the window asked for, so the next identical call matches
+    this.#policy = { ...policy.value, windowMs }
+    return this.#policy
+  }
+
+  #decide (key: string | number, cb: LimiterCallback, timeWindow: number, max: number, dryRun: boolean): void {
+    const { bucket, defaults, tickets } = this.#shared
+    const { request, windowMs } = tickets.redeem(timeWindow)
+    const policy = this.#policyFor(max, windowMs)
+    if (policy instanceof Error) { cb(new RateLimitStoreError(policy)); return }
+    let identity = String(key)
+    // @fastify/rate-limit appends the groupId to the key; the scope already names the group
+    if (this.#groupId !== undefined && identity.endsWith(this.#groupId)) identity = identity.slice(0, -this.#groupId.length)
+    const fullKey = bucket.keys.key(RATE_LIMIT_NAMESPACE, this.scope, defaults.hashIdentities ? personal(identity) : identity)
+    if (!fullKey.ok) { cb(new RateLimitStoreError(fullKey.error)); return }
+    bucket.takeAt(fullKey.value, policy, this.cost, dryRun).then((result) => {
+      if (!result.ok) { cb(new RateLimitStoreError(result.error)); return }
+      const decision = result.value
+      if (request !== undefined) defaults.record(request, { decision, scope: this.scope, windowMs })
+      cb(null, decision.allowed
+        ? { current: max - (decision.remaining ?? 0), ttl: decision.resetMs }
+        : { current: max + 1, ttl: decision.retryAfterMs })
+    })
+  }
+}
+
+/** The store class to hand @fastify/rate-limit, bound to `bucket`. */
+export function tokenBucketStore (bucket: TokenBucket, defaults: StoreDefaults): new (globalParams: LimiterParams) => TokenBucketLimiterStore {
+  const shared: Shared = { bucket, defaults, tickets: new Tickets(), anonymous: 0 }
+  return class CachekitRateLimitStore extends TokenBucketLimiterStore {
+    constructor (globalParams: LimiterParams) {
+      super(globalParams, shared, 'global')
+    }
+  }
+}

@@ -1,0 +1,125 @@
+import { Type, type Static } from '@sinclair/typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { AUTHZ_SCRIPTS } from '../lib/authz/scripts.js'
+import { AuthzCache, DEFAULT_ALLOW_TTL, DEFAULT_DENY_TTL, MAX_DECISION_TTL, MAX_SHARDS, type Decider, type RoleDecider } from '../lib/authz/authz-cache.js'
+import { casbinDeciders, CasbinPolicy, DEFAULT_ROLE_PREFIX, type CasbinEnforcer } from '../lib/authz/casbin.js'
+import { checkOptions } from '../lib/options.js'
+import type { Result } from '../lib/result.js'
+
+/** Reads the acting subject from a request; undefined when nobody is authenticated. */
+export type SubjectGetter = (request: FastifyRequest) => string | undefined
+
+export interface GuardOptions {
+  /** Overrides the plugin's subject getter for this guard. */
+  subject?: SubjectGetter
+}
+
+export type AuthzGuard = (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined>
+
+export interface Authz {
+  /** The lib object: TTLs, metrics, `decisionKey`. */
+  readonly cache: AuthzCache
+  /** casbin policy edits that invalidate by themselves; undefined when the plugin was given a plain decider. */
+  readonly policy: CasbinPolicy | undefined
+  check (subject: string, resource: string, action: string): Promise<boolean>
+  hasRole (subject: string, role: string): Promise<boolean>
+  invalidateSubject (subject: string): Promise<Result<true>>
+  invalidateAll (): Promise<Result<true>>
+  /** A preHandler: 401 without a subject, 403 unless the subject may do `action` on `resource`. */
+  require (resource: string, action: string, options?: GuardOptions): AuthzGuard
+  /** A preHandler: 401 without a subject, 403 unless the subject holds `role`. */
+  requireRole (role: string, options?: GuardOptions): AuthzGuard
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Cached permission checks, invalidation, route guards. */
+    authz: Authz
+  }
+}
+
+export const AuthzPluginOptionsSchema = Type.Object({
+  allowTtl: Type.Optional(Type.Number({ default: DEFAULT_ALLOW_TTL, exclusiveMinimum: 0, maximum: MAX_DECISION_TTL, description: 'seconds an allow is cached' })),
+  denyTtl: Type.Optional(Type.Number({ default: DEFAULT_DENY_TTL, exclusiveMinimum: 0, maximum: MAX_DECISION_TTL, description: 'seconds a deny is cached' })),
+  shards: Type.Optional(Type.Integer({ default: 1, minimum: 1, maximum: MAX_SHARDS, description: 'hash-tag groups (Cluster slots) the decisions spread over' })),
+  rolePrefix: Type.Optional(Type.String({ default: DEFAULT_ROLE_PREFIX, minLength: 1, description: 'prefix of role subjects in the casbin policy' })),
+  warnIntervalMs: Type.Optional(Type.Integer({ default: 10_000, minimum: 0 }))
+}, { additionalProperties: false })
+
+export type AuthzPluginOptions = Static<typeof AuthzPluginOptionsSchema> & {
+  /** Answers permission checks; give this or `enforcer`. */
+  decider?: Decider
+  /** Answers `hasRole`/`requireRole` next to a plain decider (default: no roles). */
+  roleDecider?: RoleDecider
+  /** A casbin Enforcer: decides, and `fastify.authz.policy` edits it. */
+  enforcer?: CasbinEnforcer
+  /** Default: `request.user` when it is a string, or its `id`. */
+  subject?: SubjectGetter
+}
+
+type Resolved = Required<Static<typeof AuthzPluginOptionsSchema>>
+
+/** `request.user` as a subject: a string or number, or an object's `id`. */
+export const userSubject: SubjectGetter = (request) => {
+  const user = (request as { user?: unknown }).user
+  const id = typeof user === 'object' && user !== null ? (user as { id?: unknown }).id : user
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined
+}
+
+/** Answers with an RFC 9457 problem-details body. */
+function problem (request: FastifyRequest, reply: FastifyReply, status: 401 | 403, title: string, detail: string): FastifyReply {
+  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail, instance: request.url })
+}
+
+export default fp<AuthzPluginOptions>(async function cachekitAuthz (fastify, options) {
+  const { decider, roleDecider, enforcer, subject, ...rest } = options
+  const opts = checkOptions(AuthzPluginOptionsSchema, rest, 'cachekit-authz') as Resolved
+  if ((decider === undefined) === (enforcer === undefined)) {
+    throw new TypeError('cachekit-authz: give either a decider or a casbin enforcer')
+  }
+  const deciders = enforcer === undefined ? { decider: decider as Decider, roleDecider } : casbinDeciders(enforcer, { rolePrefix: opts.rolePrefix })
+  const { store, keys } = fastify.cache
+  const cache = new AuthzCache({
+    store,
+    keys,
+    ...deciders,
+    allowTtl: opts.allowTtl,
+    denyTtl: opts.denyTtl,
+    shards: opts.shards,
+    metrics: fastify.cacheMetrics,
+    logger: fastify.log,
+    warnIntervalMs: opts.warnIntervalMs
+  })
+  // a failure here is fine: EVALSHA reloads a script on NOSCRIPT
+  await store.loadScripts(AUTHZ_SCRIPTS)
+
+  const defaultSubject = subject ?? userSubject
+  const guard = (decide: (subject: string) => Promise<boolean>, denied: string, guardOptions: GuardOptions): AuthzGuard => {
+    const getSubject = guardOptions.subject ?? defaultSubject
+    return async (request, reply) => {
+      const who = getSubject(request)
+      if (who === undefined || who === '') return problem(request, reply, 401, 'Unauthorized', 'this route needs an authenticated subject')
+      if (!(await decide(who))) return problem(request, reply, 403, 'Forbidden', denied)
+      return undefined
+    }
+  }
+
+  fastify.decorate('authz', {
+    cache,
+    policy: enforcer === undefined ? undefined : new CasbinPolicy(enforcer, cache, { rolePrefix: opts.rolePrefix }),
+    check: async (who, resource, action) => await cache.check(who, resource, action),
+    hasRole: async (who, role) => await cache.hasRole(who, role),
+    invalidateSubject: async (who) => await cache.invalidateSubject(who),
+    invalidateAll: async () => await cache.invalidateAll(),
+    require: (resource, action, guardOptions = {}) =>
+      guard(async (who) => await cache.check(who, resource, action), `not allowed to ${action} ${resource}`, guardOptions),
+    requireRole: (role, guardOptions = {}) =>
+      guard(async (who) => await cache.hasRole(who, role), `needs the role ${role}`, guardOptions)
+  } satisfies Authz)
+}, {
+  fastify: '5.x',
+  name: 'cachekit-authz',
+  dependencies: ['cachekit-cache'],
+  decorators: { fastify: ['cache', 'cacheMetrics'] }
+})

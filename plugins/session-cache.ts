@@ -1,0 +1,54 @@
+import { Type, type Static } from '@sinclair/typebox'
+import fp from 'fastify-plugin'
+import { checkOptions } from '../lib/options.js'
+import { DEFAULT_SESSION_TTL, SessionCache } from '../lib/session/session-cache.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Write-through session cache with a per-user index and revocation that holds. */
+    sessionCache: SessionCache
+  }
+}
+
+export const SessionCachePluginOptionsSchema = Type.Object({
+  ttl: Type.Optional(Type.Number({ default: DEFAULT_SESSION_TTL, exclusiveMinimum: 0, description: 'seconds a session without expiresAt is cached, and the sliding window of touch() (SESSION_TTL_SECONDS)' })),
+  revocationTtl: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'seconds a revoked id stays refused; default: ttl' })),
+  encryptionKeys: Type.Optional(Type.Array(Type.Object({
+    id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }),
+    key: Type.String({ minLength: 1, description: '32 bytes, base64' })
+  }, { additionalProperties: false }), { description: 'encrypt values at rest (AES-256-GCM): the first key encrypts, all decrypt (SESSION_ENCRYPTION_KEYS)' })),
+  warnIntervalMs: Type.Optional(Type.Integer({ default: 10_000, minimum: 0 }))
+}, { additionalProperties: false })
+
+export type SessionCachePluginOptions = Static<typeof SessionCachePluginOptionsSchema>
+
+/**
+ * Decorates `fastify.sessionCache` over the shared store and key builder of
+ * `cachekit-cache`, and loads its scripts (a failure there is fine: EVALSHA
+ * reloads on NOSCRIPT). It owns no connection, so nothing to close.
+ */
+export default fp<SessionCachePluginOptions>(async function cachekitSessionCache (fastify, options) {
+  const opts = checkOptions(SessionCachePluginOptionsSchema, options, 'cachekit-session-cache')
+  let cache: SessionCache
+  try {
+    cache = new SessionCache({
+      store: fastify.cache.store,
+      keys: fastify.cache.keys,
+      metrics: fastify.cacheMetrics,
+      logger: fastify.log,
+      ttl: opts.ttl,
+      revocationTtl: opts.revocationTtl,
+      encryptionKeys: opts.encryptionKeys,
+      warnIntervalMs: opts.warnIntervalMs
+    })
+  } catch (err) {
+    throw new TypeError(`cachekit-session-cache: ${(err as Error).message}`)
+  }
+  await cache.loadScripts()
+  fastify.decorate('sessionCache', cache)
+}, {
+  fastify: '5.x',
+  name: 'cachekit-session-cache',
+  dependencies: ['cachekit-cache'],
+  decorators: { fastify: ['cache', 'cacheMetrics'] }
+})

@@ -1,0 +1,29 @@
+import type { RoutePolicySchema } from '../plugins/rate-limit.js'
+import type { Static } from '@sinclair/typebox'
+
+/**
+ * The demo's rate-limit policies, by method and route template, per client IP
+ * (docs/rate-limit.md lists them). Every demo route is named here: the demo
+ * registers the plugin with `global: false`, so a route missing from this map
+ * is not limited; `false` exempts a route explicitly. Kept apart from
+ * the routes themselves so that each route file stays one concern.
+ */
+const perMinute = (max: number): Static<typeof RoutePolicySchema> => ({ max, timeWindow: 60_000 })
+
+export const DEMO_RATE_LIMITS: Record<string, Static<typeof RoutePolicySchema> | false> = {
+  'GET /health': false,
+  'GET /metrics': false,
+  'POST /sessions': perMinute(5),
+  'GET /sessions/:id': perMinute(120),
+  'PATCH /sessions/:id/activity': perMinute(120),
+  'DELETE /sessions/:id': perMinute(30),
+  'GET /users/:userId/sessions': perMinute(60),
+  'DELETE /users/:userId/sessions': perMinute(10),
+  'POST /authz/check': perMinute(300),
+  'PUT /users/:userId/roles/:role': perMinute(30),
+  'DELETE /users/:userId/roles/:role': perMinute(30),
+  'GET /accounts/:id': perMinute(120),
+  'POST /oauth/:provider/start': perMinute(20),
+  'GET /oauth/:provider/callback': perMinute(20),
+  'GET /cache/stats': perMinute(60)
+}

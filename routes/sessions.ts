@@ -1,0 +1,108 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type, type Static } from '@sinclair/typebox'
+import type { FastifyReply } from 'fastify'
+import type { Failure } from '../lib/result.js'
+import { MAX_USER_ID_LENGTH, SessionDetails, SessionJsonSchema } from '../lib/session/schema.js'
+
+/**
+ * Demo routes over `fastify.sessionCache`. Ids are checked by the cache
+ * itself (one rule, one message): a malformed id is a 400 with a message, an
+ * unknown one a 404, a cache outage a 503.
+ */
+
+const ErrorReply = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() })
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) })
+const UserParams = Type.Object({ userId: Type.String({ minLength: 1, maxLength: MAX_USER_ID_LENGTH }) })
+const errors = { 400: ErrorReply, 404: ErrorReply, 503: ErrorReply }
+
+function failed (reply: FastifyReply, failure: Failure): FastifyReply {
+  // bad input is the caller's; anything else means the cache could not answer
+  const bad = failure.error.code === 'INVALID_ARGUMENT'
+  return reply.code(bad ? 400 : 503).send({
+    statusCode: bad ? 400 : 503,
+    error: bad ? 'Bad Request' : 'Service Unavailable',
+    message: bad ? failure.error.message : `session cache unavailable: ${failure.error.message}`
+  })
+}
+
+function notFound (reply: FastifyReply): FastifyReply {
+  return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such session' })
+}
+
+const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // a login: the rate limiter gives this route its own per-IP policy
+  app.post('/sessions', {
+    schema: {
+      body: Type.Object({
+        userId: Type.String({ minLength: 1, maxLength: MAX_USER_ID_LENGTH }),
+        ipAddress: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'default: the request\'s address' })),
+        userAgent: Type.Optional(Type.String({ maxLength: 1024, description: 'default: the User-Agent header' })),
+        deviceInfo: Type.Optional(SessionDetails),
+        location: Type.Optional(SessionDetails),
+        isTrusted: Type.Optional(Type.Boolean()),
+        expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
+        ttl: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 90 * 24 * 3600, description: 'seconds to cache it' }))
+      }, { additionalProperties: false }),
+      response: { 201: Type.Object({ id: Type.String(), expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]) }), ...errors }
+    }
+  }, async (request, reply) => {
+    const { ttl, expiresAt, ipAddress, userAgent, ...details } = request.body
+    const created = await app.sessionCache.create({
+      ...details,
+      ipAddress: ipAddress ?? request.ip,
+      userAgent: userAgent ?? request.headers['user-agent'],
+      expiresAt: expiresAt === undefined ? null : new Date(expiresAt)
+    }, { ttl })
+    if (!created.ok) return failed(reply, created)
+    return await reply.code(201).send({ id: created.value.id, expiresAt: created.value.expiresAt?.toISOString() ?? null })
+  })
+
+  app.get('/sessions/:id', {
+    schema: { params: IdParams, response: { 200: SessionJsonSchema, ...errors } }
+  }, async (request, reply) => {
+    const found = await app.sessionCache.get(request.params.id)
+    if (!found.ok) return failed(reply, found)
+    // Dates go out as ISO 8601: the serializer formats them for `format: date-time`
+    return found.value === null ? notFound(reply) : found.value as unknown as Static<typeof SessionJsonSchema>
+  })
+
+  app.patch('/sessions/:id/activity', {
+    schema: {
+      params: IdParams,
+      response: { 204: Type.Null(), ...errors }
+    }
+  }, async (request, reply) => {
+    // the activity comes from this request, so does the address
+    const touched = await app.sessionCache.touch(request.params.id, { ip: request.ip })
+    if (!touched.ok) return failed(reply, touched)
+    return touched.value ? await reply.code(204).send(null) : notFound(reply)
+  })
+
+  app.delete('/sessions/:id', {
+    schema: { params: IdParams, response: { 204: Type.Null(), ...errors } }
+  }, async (request, reply) => {
+    const deleted = await app.sessionCache.delete(request.params.id)
+    if (!deleted.ok) return failed(reply, deleted)
+    return deleted.value ? await reply.code(204).send(null) : notFound(reply)
+  })
+
+  app.get('/users/:userId/sessions', {
+    schema: { params: UserParams, response: { 200: Type.Object({ sessionIds: Type.Array(Type.String()) }), ...errors } }
+  }, async (request, reply) => {
+    const ids = await app.sessionCache.getUserSessionIds(request.params.userId)
+    return ids.ok ? { sessionIds: ids.value } : failed(reply, ids)
+  })
+
+  app.delete('/users/:userId/sessions', {
+    schema: {
+      params: UserParams,
+      querystring: Type.Object({ except: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'a session id to keep (this device)' })) }),
+      response: { 200: Type.Object({ deleted: Type.Integer() }), ...errors }
+    }
+  }, async (request, reply) => {
+    const deleted = await app.sessionCache.deleteAllForUser(request.params.userId, { except: request.query.except })
+    return deleted.ok ? { deleted: deleted.value } : failed(reply, deleted)
+  })
+}
+
+export default sessionRoutes
