@@ -55,7 +55,7 @@ export abstract class BaseStore implements Store {
   protected abstract rawSetMany (entries: ReadonlyArray<readonly [string, string]>, ttlMs: number | undefined): Promise<Result<true>>
   protected abstract rawDeletePattern (glob: string): Promise<Result<number>>
   protected abstract rawGetDel (key: string): Promise<Result<string | null>>
-  protected abstract rawRunScript<T> (script: Script<T>, keys: readonly string[], args: string[]): Promise<Result<T>>
+  protected abstract rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>>
   abstract ping (): Promise<Result<number>>
   abstract loadScripts (scripts: ReadonlyArray<Script<unknown>>): Promise<Result<true>>
   abstract close (): Promise<void>
@@ -163,12 +163,11 @@ export abstract class BaseStore implements Store {
     return await this.rawDeletePattern(this.prefix + ':*')
   }
 
-  async runScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {
+  runScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {
     for (const key of keys) {
-      const k = checkKey(key)
-      if (!k.ok) return k
+      if (typeof key !== 'string' || key.length === 0) return Promise.resolve(checkKey(key) as Failure)
     }
-    return await this.rawRunScript(script, keys, args.map(String))
+    return this.rawRunScript(script, keys, args)
   }
 
   async health (): Promise<StoreHealth> {

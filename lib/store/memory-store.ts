@@ -1,5 +1,5 @@
 import { CacheError, fail, ok, toFailure, type Result } from '../result.js'
-import { SCRIPT_ERROR, type Script, type ScriptContext } from '../scripts.js'
+import { SCRIPT_ERROR, type Script, type ScriptArg, type ScriptContext } from '../scripts.js'
 import { BaseStore, type BaseStoreOptions } from './base-store.js'
 import { MemoryData } from './memory-data.js'
 
@@ -81,10 +81,11 @@ export class MemoryStore extends BaseStore {
     return this.#do(() => this.data.getDel(key))
   }
 
-  protected async rawRunScript<T> (script: Script<T>, keys: readonly string[], args: string[]): Promise<Result<T>> {
+  protected async rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {
     let reply: unknown
     try {
-      reply = script.twin(this.data as ScriptContext, keys, args)
+      // the twin sees ARGV as Lua does: strings
+      reply = script.twin(this.data as ScriptContext, keys, args.map(String))
     } catch (err) {
       if (err instanceof CacheError) return toFailure(err, 'SCRIPT')
       const known = SCRIPT_ERROR.exec((err as Error).message)

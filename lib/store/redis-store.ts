@@ -1,8 +1,8 @@
 import type { Cluster, Redis } from 'ioredis'
 import { CircuitBreaker, type BreakerOptions } from '../breaker.js'
 import { withDeadline } from '../deadline.js'
-import { attempt, fail, isOutage, ok, type Failure, type Result } from '../result.js'
-import type { Script } from '../scripts.js'
+import { fail, isOutage, ok, type Failure, type Result } from '../result.js'
+import type { Script, ScriptArg } from '../scripts.js'
 import { BaseStore, type BaseStoreOptions } from './base-store.js'
 import { classifyRedisError, isNoScript } from './redis-errors.js'
 
@@ -69,8 +69,7 @@ export class RedisStore extends BaseStore {
 
   /** Settles a command already sent: deadline, breaker bookkeeping, Result. */
   #settle<T> (command: Promise<T>): Promise<Result<T>> {
-    const bounded = this.#deadlineMs === undefined ? command : withDeadline(command, this.#deadlineMs, 'Redis command')
-    return bounded.then(this.#succeeded, this.#failed) as Promise<Result<T>>
+    return this.#bound(command).then(this.#succeeded, this.#failed) as Promise<Result<T>>
   }
 
   /** Sends `op` unless the circuit is open. */
@@ -168,26 +167,34 @@ export class RedisStore extends BaseStore {
     return this.#run(() => this.client.getdel(key))
   }
 
-  protected async rawRunScript<T> (script: Script<T>, keys: readonly string[], args: string[]): Promise<Result<T>> {
-    const reply = await this.#run(() => this.#evalsha(script, keys, args))
-    if (!reply.ok) return reply
-    const decoded = attempt('SCRIPT', () => script.decode(reply.value))
-    if (!decoded.ok) return fail('SCRIPT', `script ${script.name} gave an unexpected reply: ${decoded.error.message}`, decoded.error)
-    return decoded
+  /**
+   * EVALSHA, and on an explicit NOSCRIPT only (Redis restarted, SCRIPT FLUSH)
+   * load the script and try once more. Never after a timeout or a dropped
+   * connection: the script may already have run. One promise chain on the
+   * success path: this is the rate limiter's hot path.
+   */
+  protected rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {
+    if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
+    const decode = (reply: unknown): Result<T> => this.#decoded(script, reply)
+    return this.#bound(this.#evalsha(script, keys, args)).then(decode, (err: unknown) => isNoScript(err)
+      ? this.#bound(this.#load([script]).then(() => this.#evalsha(script, keys, args))).then(decode, this.#failed)
+      : this.#failed(err))
   }
 
-  /**
-   * EVALSHA, and on an explicit NOSCRIPT only (Redis restarted or SCRIPT FLUSH)
-   * load the script and try once more. Never after a timeout or a dropped
-   * connection: the script may already have run.
-   */
-  async #evalsha (script: Script<unknown>, keys: readonly string[], args: string[]): Promise<unknown> {
+  #evalsha (script: Script<unknown>, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    return this.client.evalsha(script.sha, keys.length, ...keys, ...args)
+  }
+
+  #bound<T> (command: Promise<T>): Promise<T> {
+    return this.#deadlineMs === undefined ? command : withDeadline(command, this.#deadlineMs, 'Redis command')
+  }
+
+  #decoded<T> (script: Script<T>, reply: unknown): Result<T> {
+    this.breaker.success()
     try {
-      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args)
+      return { ok: true, value: script.decode(reply) }
     } catch (err) {
-      if (!isNoScript(err)) throw err
-      await this.#load([script])
-      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args)
+      return fail('SCRIPT', `script ${script.name} gave an unexpected reply: ${(err as Error).message}`, err)
     }
   }
 
