@@ -70,7 +70,7 @@ export class SessionCache {
   readonly #codec: SessionCodec
   readonly #warning: ThrottledWarning
   /** The last value decoded per id, so a read of unchanged bytes skips parsing, checking and decrypting. */
-  readonly #decoded = new Map<string, { raw: string, session: Session }>()
+  readonly #decoded = new Map<string, { key: string, raw: string, session: Session }>()
   readonly #decodedMemoSize: number
   /** `<prefix>:sess:{`: what the builder puts before a session's tag. */
   readonly #sessionKeyHead: string
@@ -174,15 +174,16 @@ export class SessionCache {
 
   /** The cached session, or null on a miss. One GET. A value that fails to decode is a miss, counted as an error. */
   async get (id: string): Promise<Result<Session | null>> {
-    const key = this.keyOf(id)
-    if (!key.ok) return key
-    const raw = await this.store.get(key.value)
+    // an id decoded before is well-formed and its key known: the hot path skips checking and building both
+    const key = this.#decoded.get(id)?.key ?? (isSessionId(id) ? this.#sessionKey(id) : undefined)
+    if (key === undefined) return invalidId()
+    const raw = await this.store.get(key)
     if (!raw.ok) return this.#failed(raw)
     if (raw.value === null) {
       this.metrics.miss(SESSION_NAMESPACE)
       return ok(null)
     }
-    const session = this.#decode(id, raw.value)
+    const session = this.#decode(id, key, raw.value)
     if (session !== null) this.metrics.hit(SESSION_NAMESPACE)
     return ok(session)
   }
@@ -251,7 +252,7 @@ export class SessionCache {
     for (let attempt = 0; attempt < TOUCH_ATTEMPTS; attempt++) {
       const raw = await this.store.get(key)
       if (!raw.ok) return this.#failed(raw)
-      const session = raw.value === null ? null : this.#decode(id, raw.value)
+      const session = raw.value === null ? null : this.#decode(id, key, raw.value)
       if (session === null) return ok(false)
       const updated: Session = { ...session, lastActivityAt: new Date(), lastIpAddress: options.ip ?? session.lastIpAddress }
       const encoded = this.#codec.encode(updated)
@@ -297,7 +298,7 @@ export class SessionCache {
   }
 
   /** The session, or null (counted, warned) when the stored value cannot be trusted. */
-  #decode (id: string, raw: string): Session | null {
+  #decode (id: string, key: string, raw: string): Session | null {
     // decoding is a pure function of (id, bytes): the same bytes as last time decode to the same session.
     // Callers get their own copy, so none can change what another one reads.
     const memo = this.#decoded.get(id)
@@ -305,7 +306,7 @@ export class SessionCache {
     const decoded = this.#codec.decode(id, raw)
     if (decoded.ok) {
       if (memo === undefined && this.#decoded.size >= this.#decodedMemoSize) this.#decoded.delete(this.#decoded.keys().next().value as string)
-      this.#decoded.set(id, { raw, session: decoded.value })
+      this.#decoded.set(id, { key, raw, session: decoded.value })
       return copySession(decoded.value)
     }
     this.metrics.error(SESSION_NAMESPACE)
@@ -340,18 +341,28 @@ function tagOf (id: string): string {
 
 const copyDate = (d: Date | null): Date | null => d === null ? null : new Date(d.getTime())
 
-/** A copy no caller shares: fresh Dates, objects and array. */
+/** A copy no caller shares: fresh Dates, objects and array (field by field: it is on every read). */
 function copySession (s: Session): Session {
   return {
-    ...s,
+    id: s.id,
+    userId: s.userId,
     createdAt: new Date(s.createdAt.getTime()),
     lastActivityAt: new Date(s.lastActivityAt.getTime()),
     expiresAt: copyDate(s.expiresAt),
-    revokedAt: copyDate(s.revokedAt),
-    lastProviderSyncAt: copyDate(s.lastProviderSyncAt),
+    ipAddress: s.ipAddress,
+    lastIpAddress: s.lastIpAddress,
+    userAgent: s.userAgent,
     deviceInfo: s.deviceInfo === null ? null : { ...s.deviceInfo },
     location: s.location === null ? null : { ...s.location },
-    providersAccessed: [...s.providersAccessed]
+    isRevoked: s.isRevoked,
+    revokedAt: copyDate(s.revokedAt),
+    revokedReason: s.revokedReason,
+    isTrusted: s.isTrusted,
+    refreshTokenId: s.refreshTokenId,
+    suspiciousActivityCount: s.suspiciousActivityCount,
+    lastProviderAccessed: s.lastProviderAccessed,
+    lastProviderSyncAt: copyDate(s.lastProviderSyncAt),
+    providersAccessed: s.providersAccessed.slice()
   }
 }
 
