@@ -10,7 +10,7 @@ export { default as sessionCachePlugin, SessionCachePluginOptionsSchema, type Se
 export { Cache, type CacheHealth, type CacheOptions } from './lib/cache.js'
 export { CacheMetrics, type MetricsSnapshot, type NamespaceStats } from './lib/metrics.js'
 export { KeyBuilder, personal, type KeyBuilderOptions, type KeyPart, type PersonalPart } from './lib/keys.js'
-export { CacheError, fail, ok, isOutage, valueOr, type ErrorCode, type Failure, type Result, type Success } from './lib/result.js'
+export { CacheError, fail, ok, isOutage, unwrap, valueOr, type ErrorCode, type Failure, type Result, type Success } from './lib/result.js'
 export { CircuitBreaker, type BreakerOptions, type BreakerState } from './lib/breaker.js'
 export { defineScript, type Script, type ScriptContext, type ScriptReply } from './lib/scripts.js'
 export { EnvSchema, type Env } from './lib/config.js'

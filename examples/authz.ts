@@ -1,5 +1,5 @@
-// Run: npx tsx examples/authz.ts            (embedded memory store)
-//      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/authz.ts
+// Run: npx tsx examples/run.ts authz            (embedded memory store)
+//      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts authz
 import { newEnforcer } from 'casbin'
 import Fastify from 'fastify'
 import { authzPlugin, cachePlugin, DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../index.js'
@@ -28,4 +28,3 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
   return { bobReads, carolBefore, carolAfter, aliceAdmin, stats }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await main(), null, 2))

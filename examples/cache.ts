@@ -1,5 +1,5 @@
-// Run: npx tsx examples/cache.ts            (embedded memory store)
-//      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/cache.ts
+// Run: npx tsx examples/run.ts cache            (embedded memory store)
+//      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts cache
 import Fastify from 'fastify'
 import { cachePlugin } from '../index.js'
 
@@ -24,4 +24,3 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
   return { hit, miss, user, counter, deleted, stats }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await main(), null, 2))

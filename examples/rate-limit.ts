@@ -1,5 +1,5 @@
-// Run: npx tsx examples/rate-limit.ts            (embedded memory store)
-//      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/rate-limit.ts
+// Run: npx tsx examples/run.ts rate-limit            (embedded memory store)
+//      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts rate-limit
 import Fastify from 'fastify'
 import { cachePlugin, personal, rateLimitPlugin } from '../index.js'
 
@@ -36,4 +36,3 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await main(), null, 2))

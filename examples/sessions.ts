@@ -1,5 +1,5 @@
-// Run: npx tsx examples/run-sessions.ts            (embedded memory store)
-//      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run-sessions.ts
+// Run: npx tsx examples/run.ts sessions            (embedded memory store)
+//      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts sessions
 import Fastify from 'fastify'
 import { cachePlugin, sessionCachePlugin, valueOr } from '../index.js'
 

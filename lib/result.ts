@@ -59,3 +59,12 @@ export function toFailure (err: unknown, code: ErrorCode): Failure {
   if (err instanceof CacheError) return { ok: false, error: err }
   return fail(code, (err as Error).message, err)
 }
+
+/**
+ * The value of a success; throws the CacheError of a failure. For code where a
+ * failure cannot be ridden out anyway (start-up, scripts, examples).
+ */
+export function unwrap<T> (result: Result<T>): T {
+  if (result.ok) return result.value
+  throw result.error
+}

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { attempt, CacheError, fail, isOutage, ok, toFailure, valueOr } from '../lib/result.js'
+import { attempt, CacheError, fail, isOutage, ok, toFailure, unwrap, valueOr } from '../lib/result.js'
 
 t.test('ok and fail build the two shapes', async (t) => {
   t.same(ok(1), { ok: true, value: 1 })
@@ -23,4 +23,6 @@ t.test('helpers', async (t) => {
   const kept = toFailure(new CacheError('ENCODE', 'e'), 'INTERNAL')
   t.equal(kept.error.code, 'ENCODE', 'a CacheError keeps its code')
   t.equal(toFailure(new Error('x'), 'INTERNAL').error.code, 'INTERNAL')
+  t.equal(unwrap(ok(4)), 4)
+  t.throws(() => unwrap(fail('UNAVAILABLE', 'down')), { code: 'UNAVAILABLE' })
 })
