@@ -12,7 +12,7 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
     enforcer: await newEnforcer(DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY), // authz/model.conf, authz/policy.csv
     subject: (request) => request.headers['x-user-id'] as string | undefined
   })
-  await app.cache.clear()
+  await app.cache.store.clear()
 
   app.get('/accounts/:id', { preHandler: app.authz.require('accounts', 'read') }, async () => ({ balance: 0 }))
   app.get('/admin', { preHandler: app.authz.requireRole('admin') }, async () => ({ ok: true }))

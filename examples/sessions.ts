@@ -10,7 +10,7 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
     ttl: 30 * 24 * 3600, // sessions without expiresAt; also touch()'s sliding window
     encryptionKeys: [{ id: 'k1', key: Buffer.alloc(32, 7).toString('base64') }] // use a real secret: 32 random bytes
   })
-  await app.cache.clear()
+  await app.cache.store.clear()
   const sessions = app.sessionCache
 
   // log in twice: create() mints an id carrying the user's tag and caches the session with its index entry

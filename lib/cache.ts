@@ -1,4 +1,4 @@
-import type { KeyBuilder } from './keys.js'
+import { RESERVED_NAMESPACES, type KeyBuilder } from './keys.js'
 import { ThrottledWarning, type Logger } from './log-throttle.js'
 import { CacheMetrics } from './metrics.js'
 import { fail, type Failure, type Result } from './result.js'
@@ -44,6 +44,20 @@ export class Cache {
     this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
   }
 
+  /** The full key, or null when the key is invalid or in a plugin's namespace. */
+  #full (key: string): string | null {
+    const full = this.keys.rawKey(key)
+    return full === null || RESERVED_NAMESPACES.has(this.namespaceOf(key)) ? null : full
+  }
+
+  /** Why `#full` refused a key, as a Failure. */
+  #refused (key: string): Failure {
+    const checked = this.keys.raw(key)
+    return checked.ok
+      ? fail('INVALID_ARGUMENT', `namespace "${this.namespaceOf(key)}" belongs to a cachekit plugin; use that plugin's API`)
+      : checked
+  }
+
   /** The namespace a relative key is counted under. */
   namespaceOf (key: string): string {
     const end = key.indexOf(':')
@@ -72,68 +86,68 @@ export class Cache {
 
   get (key: string): Promise<Result<string | null>> {
     // the hot path: no Result for the key, one promise chain
-    const full = this.keys.rawKey(key)
-    if (full === null) return Promise.resolve(this.keys.raw(key) as Failure)
+    const full = this.#full(key)
+    if (full === null) return Promise.resolve(this.#refused(key))
     return this.store.get(full).then((result) => this.#lookup(key, result))
   }
 
   async getJson<T = unknown> (key: string): Promise<Result<T | null>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#lookup(key, await this.store.getJson<T>(full.value)) : full
+    const full = this.#full(key)
+    return full === null ? this.#refused(key) : this.#lookup(key, await this.store.getJson<T>(full))
   }
 
   async set (key: string, value: string, options?: SetOptions): Promise<Result<true>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#write(key, await this.store.set(full.value, value, options)) : full
+    const full = this.#full(key)
+    return full === null ? this.#refused(key) : this.#write(key, await this.store.set(full, value, options))
   }
 
   async setJson (key: string, value: unknown, options?: SetOptions): Promise<Result<true>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#write(key, await this.store.setJson(full.value, value, options)) : full
+    const full = this.#full(key)
+    return full === null ? this.#refused(key) : this.#write(key, await this.store.setJson(full, value, options))
   }
 
   async delete (key: string): Promise<Result<boolean>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#write(key, await this.store.delete(full.value)) : full
+    const full = this.#full(key)
+    return full === null ? this.#refused(key) : this.#write(key, await this.store.delete(full))
   }
 
   async exists (key: string): Promise<Result<boolean>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#write(key, await this.store.exists(full.value)) : full
+    const full = this.#full(key)
+    return full === null ? this.#refused(key) : this.#write(key, await this.store.exists(full))
   }
 
   async expire (key: string, ttl: number): Promise<Result<boolean>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#write(key, await this.store.expire(full.value, ttl)) : full
+    const full = this.#full(key)
+    return full === null ? this.#refused(key) : this.#write(key, await this.store.expire(full, ttl))
   }
 
   async ttl (key: string): Promise<Result<number | null>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#write(key, await this.store.ttl(full.value)) : full
+    const full = this.#full(key)
+    return full === null ? this.#refused(key) : this.#write(key, await this.store.ttl(full))
   }
 
   async increment (key: string, by = 1): Promise<Result<number>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#write(key, await this.store.increment(full.value, by)) : full
+    const full = this.#full(key)
+    return full === null ? this.#refused(key) : this.#write(key, await this.store.increment(full, by))
   }
 
   async decrement (key: string, by = 1): Promise<Result<number>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#write(key, await this.store.decrement(full.value, by)) : full
+    const full = this.#full(key)
+    return full === null ? this.#refused(key) : this.#write(key, await this.store.decrement(full, by))
   }
 
   async getDel (key: string): Promise<Result<string | null>> {
-    const full = this.keys.raw(key)
-    return full.ok ? this.#lookup(key, await this.store.getDel(full.value)) : full
+    const full = this.#full(key)
+    return full === null ? this.#refused(key) : this.#lookup(key, await this.store.getDel(full))
   }
 
   async getMany (keys: readonly string[]): Promise<Result<Array<string | null>>> {
     if (!Array.isArray(keys)) return fail('INVALID_ARGUMENT', 'keys must be an array')
     const full: string[] = []
     for (const key of keys) {
-      const k = this.keys.raw(key)
-      if (!k.ok) return k
-      full.push(k.value)
+      const k = this.#full(key)
+      if (k === null) return this.#refused(key)
+      full.push(k)
     }
     const values = await this.store.getMany(full)
     if (!values.ok) return this.#failed(keys[0] as string, values)
@@ -149,24 +163,33 @@ export class Cache {
     const full: Array<[string, string]> = []
     let first = ''
     for (const [key, value] of entries) {
-      const k = this.keys.raw(key)
-      if (!k.ok) return k
+      const k = this.#full(key)
+      if (k === null) return this.#refused(key)
       if (full.length === 0) first = key
-      full.push([k.value, value])
+      full.push([k, value])
     }
     return this.#write(first, await this.store.setMany(full, options))
   }
 
-  /** Deletes keys matching a glob relative to the prefix (`users:*`), by SCAN. */
+  /**
+   * Deletes keys matching a glob relative to the prefix (`users:*`), by SCAN.
+   * The namespace (first segment) must be literal, so a pattern never reaches
+   * into a plugin's keys.
+   */
   async deletePattern (glob: string): Promise<Result<number>> {
-    const full = this.keys.raw(glob)
-    return full.ok ? this.#write(glob, await this.store.deletePattern(full.value)) : full
+    if (/[*?[\\]/.test(glob.slice(0, glob.indexOf(':') >>> 0))) {
+      return fail('INVALID_ARGUMENT', `pattern "${glob}" must start with a literal namespace, such as "users:*"`)
+    }
+    const full = this.#full(glob)
+    return full === null ? this.#refused(glob) : this.#write(glob, await this.store.deletePattern(full))
   }
 
-  /** Deletes everything under the prefix, nothing else. */
+  /** Deletes every cache key under the prefix; the plugins' keys (sessions, …) stay. */
   async clear (): Promise<Result<number>> {
-    return await this.store.clear()
+    return await this.store.deletePattern(this.keys.everything, { keep: this.#reserved })
   }
+
+  readonly #reserved = (fullKey: string): boolean => RESERVED_NAMESPACES.has(this.keys.namespaceOf(fullKey))
 
   async ping (): Promise<Result<number>> {
     return await this.store.ping()

@@ -27,6 +27,13 @@ export interface KeyBuilderOptions {
 }
 
 export const DEFAULT_PREFIX = 'cachekit'
+
+/**
+ * Namespaces the cachekit plugins own. The cache adapter will not read, write
+ * or delete keys in them: a `cache.clear()` or `deletePattern('*')` must never
+ * wipe session tombstones (undoing revocations) or live OAuth states.
+ */
+export const RESERVED_NAMESPACES: ReadonlySet<string> = new Set(['sess', 'sess-idx', 'sess-rev', 'authz', 'oauth', 'ratelimit'])
 export const DEFAULT_HASH_SECRET = 'cachekit-default-hash-secret'
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/
 // eslint-disable-next-line no-control-regex

@@ -23,7 +23,7 @@ for (const backend of ['redis', 'memory'] as const) {
     const env = backend === 'redis' ? { REDIS_URL: redis.url, LOG_LEVEL: 'silent' } : { LOG_LEVEL: 'silent' }
     const app = await buildApp(env)
     t.teardown(() => app.close())
-    t.beforeEach(async () => { await app.cache.clear() })
+    t.beforeEach(async () => { await app.cache.store.clear() })
 
     t.test('POST /authz/check follows the shipped policy', async (t) => {
       t.equal(await check(app, 'alice', 'anything', 'delete'), true, 'admin may do anything')

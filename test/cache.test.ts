@@ -64,6 +64,24 @@ for (const { name, store, close } of await bothStores(redis, 'ck')) {
       for (const r of results) t.equal(!r.ok && r.error.code, 'INVALID_ARGUMENT')
     })
 
+    t.test('the plugins\' namespaces are fenced off', async (t) => {
+      const refused = await Promise.all([
+        cache.set('sess:{u}:1', 'x'), cache.get('authz:x'), cache.getMany(['users:1', 'oauth:s']),
+        cache.setMany([['ratelimit:k', '1']]), cache.deletePattern('sess-rev:*'), cache.getDel('sess-idx:{u}')
+      ])
+      for (const r of refused) t.match(r, { ok: false, error: { code: 'INVALID_ARGUMENT', message: /belongs to a cachekit plugin/ } })
+      for (const glob of ['*', 's*:x', '[a-z]*:1', '?:1', 'users']) {
+        const r = await cache.deletePattern(glob)
+        t.equal(!r.ok && r.error.code, glob === 'users' ? false : 'INVALID_ARGUMENT', `pattern ${glob}`)
+      }
+      // clear() leaves plugin keys (a session tombstone, say) in place
+      await store.set('ck:sess-rev:{u}', 'tombstone')
+      await cache.set('users:9', 'x')
+      t.same(await cache.clear(), { ok: true, value: 1 })
+      t.same(await store.get('ck:sess-rev:{u}'), { ok: true, value: 'tombstone' })
+      await store.clear()
+    })
+
     t.test('getOrSet: computes once, then serves the cache', async (t) => {
       let calls = 0
       const compute = async (): Promise<{ v: number }> => { calls++; return { v: 7 } }

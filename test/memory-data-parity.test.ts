@@ -52,6 +52,7 @@ t.test('sorted sets', async (t) => {
     ['zadd new', (m) => m.zadd('z', 3, 'c'), () => client.zadd('z', 3, 'c')],
     ['zadd more', (m) => m.zadd('z', 1, 'a') + m.zadd('z', 2, 'b') + m.zadd('z', 2, 'bb'), async () => (await client.zadd('z', 1, 'a')) + (await client.zadd('z', 2, 'b')) + (await client.zadd('z', 2, 'bb'))],
     ['zadd update', (m) => m.zadd('z', 5, 'a'), () => client.zadd('z', 5, 'a')],
+    ['zadd ties', (m) => m.zadd('z', 2, 'bc') + m.zadd('z', 2, 'ba'), async () => (await client.zadd('z', 2, 'bc')) + (await client.zadd('z', 2, 'ba'))],
     ['zscore', (m) => m.zscore('z', 'a'), async () => Number(await client.zscore('z', 'a'))],
     ['zscore missing member', (m) => m.zscore('z', 'q'), () => client.zscore('z', 'q')],
     ['zscore missing key', (m) => m.zscore('nz', 'q'), () => client.zscore('nz', 'q')],
@@ -69,7 +70,8 @@ t.test('sorted sets', async (t) => {
     ['empty set vanishes', (m) => { m.zrem('z', 'a'); return m.exists('z') ? 1 : 0 }, async () => { await client.zrem('z', 'a'); return await client.exists('z') }],
     ['zremRangeByScore empties', (m) => { m.zadd('y', 1, 'x'); m.zremRangeByScore('y', 0, 5); return m.exists('y') ? 1 : 0 }, async () => { await client.zadd('y', 1, 'x'); await client.zremrangebyscore('y', 0, 5); return await client.exists('y') }],
     ['WRONGTYPE on a string', (m) => { m.set('str', 'x'); return memWrongType(() => m.zadd('str', 1, 'a')) }, async () => { await client.set('str', 'x'); return await wrongType(client.zadd('str', 1, 'a')) }],
-    ['WRONGTYPE get on a set', (m) => { m.zadd('z2', 1, 'a'); return memWrongType(() => m.get('z2')) }, async () => { await client.zadd('z2', 1, 'a'); return await wrongType(client.get('z2')) }]
+    ['WRONGTYPE get on a set', (m) => { m.zadd('z2', 1, 'a'); return memWrongType(() => m.get('z2')) }, async () => { await client.zadd('z2', 1, 'a'); return await wrongType(client.get('z2')) }],
+    ['WRONGTYPE incrBy on a set', (m) => memWrongType(() => m.incrBy('z2', 1)), () => wrongType(client.incrby('z2', 1))]
   ]
   for (const [name, mem, real] of steps) t.same(mem(m), await real(), name)
 })

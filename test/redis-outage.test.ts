@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import t from 'tap'
 import { RedisStore } from '../lib/store/redis-store.js'
 import { classifyRedisError } from '../lib/store/redis-errors.js'
@@ -30,6 +30,7 @@ t.test('a hung Redis (SIGSTOP) times out, then the circuit fails fast, then heal
   const fast = await store.get('out:k')
   t.equal(!fast.ok && fast.error.code, 'UNAVAILABLE', 'open circuit answers without waiting')
   t.match(!fast.ok && fast.error.message, /circuit is open/)
+  t.match(await store.runScript(zaddScript, ['out:z'], [1, 'm']), { ok: false, error: { code: 'UNAVAILABLE' } }, 'scripts too')
   t.equal((await store.health()).up, false)
 
   redis.resume()
@@ -75,6 +76,21 @@ t.test('a client made without commandTimeout still gets the store deadline', asy
   t.match(!r.ok && r.error.message, /80 ms deadline/)
   redis.resume()
   await store.close()
+})
+
+t.test('the store enforces its own deadline only when the client has none', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const plain = new Redis(redis.url, { lazyConnect: true })
+  const timed = new Redis(redis.url, { lazyConnect: true, commandTimeout: 100 })
+  const cluster = new Cluster([{ host: '127.0.0.1', port: redis.port }], { lazyConnect: true })
+  const clusterTimed = new Cluster([{ host: '127.0.0.1', port: redis.port }], { lazyConnect: true, redisOptions: { commandTimeout: 100 } })
+  t.equal(new RedisStore({ client: plain, prefix: 'p' }).deadlineMs, 250)
+  t.equal(new RedisStore({ client: plain, prefix: 'p', commandTimeoutMs: 40 }).deadlineMs, 40)
+  t.equal(new RedisStore({ client: timed, prefix: 'p' }).deadlineMs, undefined)
+  t.equal(new RedisStore({ client: cluster, prefix: 'p' }).deadlineMs, 250)
+  t.equal(new RedisStore({ client: clusterTimed, prefix: 'p' }).deadlineMs, undefined)
+  for (const c of [plain, timed, cluster, clusterTimed]) c.disconnect()
 })
 
 t.test('Redis errors map to our codes', async (t) => {

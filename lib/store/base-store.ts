@@ -1,6 +1,6 @@
 import { fail, ok, type Failure, type Result } from '../result.js'
 import type { Script, ScriptArg } from '../scripts.js'
-import type { SetOptions, Store, StoreHealth, StoreKind } from './store.js'
+import type { DeletePatternOptions, SetOptions, Store, StoreHealth, StoreKind } from './store.js'
 
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 
@@ -53,7 +53,7 @@ export abstract class BaseStore implements Store {
   protected abstract rawIncrement (key: string, by: number): Promise<Result<number>>
   protected abstract rawGetMany (keys: readonly string[]): Promise<Result<Array<string | null>>>
   protected abstract rawSetMany (entries: ReadonlyArray<readonly [string, string]>, ttlMs: number | undefined): Promise<Result<true>>
-  protected abstract rawDeletePattern (glob: string): Promise<Result<number>>
+  protected abstract rawDeletePattern (glob: string, keep: ((key: string) => boolean) | undefined): Promise<Result<number>>
   protected abstract rawGetDel (key: string): Promise<Result<string | null>>
   protected abstract rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>>
   abstract ping (): Promise<Result<number>>
@@ -149,9 +149,9 @@ export abstract class BaseStore implements Store {
     return await this.rawSetMany(list, ttlMs)
   }
 
-  async deletePattern (glob: string): Promise<Result<number>> {
+  async deletePattern (glob: string, options: DeletePatternOptions = {}): Promise<Result<number>> {
     const k = checkKey(glob)
-    return k.ok ? await this.rawDeletePattern(glob) : k
+    return k.ok ? await this.rawDeletePattern(glob, options.keep) : k
   }
 
   async getDel (key: string): Promise<Result<string | null>> {
@@ -160,7 +160,7 @@ export abstract class BaseStore implements Store {
   }
 
   async clear (): Promise<Result<number>> {
-    return await this.rawDeletePattern(this.prefix + ':*')
+    return await this.rawDeletePattern(this.prefix + ':*', undefined)
   }
 
   runScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {

@@ -140,7 +140,8 @@ export class MemoryData implements ScriptContext {
     if (z === undefined) return []
     return [...z.members]
       .filter(([, score]) => score >= min && score <= max)
-      .sort(([am, as], [bm, bs]) => as - bs || (am < bm ? -1 : am > bm ? 1 : 0))
+      // members are unique, so a tie in score is broken by the member, as Redis does
+      .sort(([am, as], [bm, bs]) => as - bs || (am < bm ? -1 : 1))
       .map(([member]) => member)
   }
 
@@ -205,11 +206,11 @@ export class MemoryData implements ScriptContext {
     })
   }
 
-  deleteMatching (glob: string): number {
+  deleteMatching (glob: string, keep?: (key: string) => boolean): number {
     const re = globToRegExp(glob)
     let deleted = 0
     for (const key of [...this.#entries.keys()]) {
-      if (re.test(key)) deleted += this.del(key)
+      if (re.test(key) && keep?.(key) !== true) deleted += this.del(key)
     }
     return deleted
   }

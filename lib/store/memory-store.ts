@@ -73,8 +73,8 @@ export class MemoryStore extends BaseStore {
     })
   }
 
-  protected rawDeletePattern (glob: string): Promise<Result<number>> {
-    return this.#do(() => this.data.deleteMatching(glob))
+  protected rawDeletePattern (glob: string, keep: ((key: string) => boolean) | undefined): Promise<Result<number>> {
+    return this.#do(() => this.data.deleteMatching(glob, keep))
   }
 
   protected rawGetDel (key: string): Promise<Result<string | null>> {

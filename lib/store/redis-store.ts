@@ -36,7 +36,8 @@ export class RedisStore extends BaseStore {
   readonly kind = 'redis' as const
   readonly client: RedisClient
   readonly breaker: CircuitBreaker
-  readonly #deadlineMs: number | undefined
+  /** The deadline this store enforces itself; undefined when the client has its own `commandTimeout`. */
+  readonly deadlineMs: number | undefined
   readonly #scanCount: number
   readonly #onReady = (): void => { this.breaker.reset() }
 
@@ -48,7 +49,7 @@ export class RedisStore extends BaseStore {
     const own = isCluster(this.client)
       ? this.client.options.redisOptions?.commandTimeout
       : this.client.options.commandTimeout
-    this.#deadlineMs = own === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
+    this.deadlineMs = own === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
   }
@@ -139,28 +140,32 @@ export class RedisStore extends BaseStore {
     })
   }
 
-  protected async rawDeletePattern (glob: string): Promise<Result<number>> {
+  protected async rawDeletePattern (glob: string, keep: ((key: string) => boolean) | undefined): Promise<Result<number>> {
     const nodes: Redis[] = isCluster(this.client) ? this.client.nodes('master') : [this.client]
     let deleted = 0
     for (const node of nodes) {
       let cursor = '0'
       do {
-        const page = await this.#run(() => node.scan(cursor, 'MATCH', glob, 'COUNT', this.#scanCount))
-        if (!page.ok) return page
-        const [next, keys] = page.value
-        cursor = next
-        if (keys.length === 0) continue
-        // one UNLINK per key on a Cluster: keys of one node may still span slots
-        const unlinked = await this.#run(async () => {
-          if (!isCluster(this.client)) return await node.unlink(...keys)
-          const replies = await keys.reduce((p, key) => p.unlink(key), node.pipeline()).exec()
-          return (replies ?? []).reduce((sum, [, n]) => sum + Number(n), 0)
+        // one SCAN page and the UNLINK of what it found, each under the deadline
+        const page = await this.#run(async () => {
+          const [next, found] = await node.scan(cursor, 'MATCH', glob, 'COUNT', this.#scanCount)
+          const keys = keep === undefined ? found : found.filter((key) => !keep(key))
+          return [next, await this.#unlink(node, keys)] as const
         })
-        if (!unlinked.ok) return unlinked
-        deleted += unlinked.value
+        if (!page.ok) return page
+        cursor = page.value[0]
+        deleted += page.value[1]
       } while (cursor !== '0')
     }
     return ok(deleted)
+  }
+
+  /** UNLINK in one call on a single node; one per key on a Cluster, where keys of one node may still span slots. */
+  async #unlink (node: Redis, keys: string[]): Promise<number> {
+    if (keys.length === 0) return 0
+    if (!isCluster(this.client)) return await node.unlink(...keys)
+    const replies = await keys.reduce((p, key) => p.unlink(key), node.pipeline()).exec() as Array<[Error | null, number]>
+    return replies.reduce((sum, [, n]) => sum + n, 0)
   }
 
   protected rawGetDel (key: string): Promise<Result<string | null>> {
@@ -186,7 +191,7 @@ export class RedisStore extends BaseStore {
   }
 
   #bound<T> (command: Promise<T>): Promise<T> {
-    return this.#deadlineMs === undefined ? command : withDeadline(command, this.#deadlineMs, 'Redis command')
+    return this.deadlineMs === undefined ? command : withDeadline(command, this.deadlineMs, 'Redis command')
   }
 
   #decoded<T> (script: Script<T>, reply: unknown): Result<T> {

@@ -6,6 +6,11 @@ export interface SetOptions { ttl?: number }
 
 export type StoreKind = 'redis' | 'memory'
 
+export interface DeletePatternOptions {
+  /** Keys for which this answers true are left in place. */
+  keep?: (key: string) => boolean
+}
+
 export interface StoreHealth {
   up: boolean
   /** Round-trip time of the probe, when it answered. */
@@ -39,8 +44,11 @@ export interface Store {
   /** Values in the order of `keys`, `null` for each miss. */
   getMany (keys: readonly string[]): Promise<Result<Array<string | null>>>
   setMany (entries: Iterable<readonly [string, string]>, options?: SetOptions): Promise<Result<true>>
-  /** Deletes every key matching a SCAN glob; answers how many were deleted. */
-  deletePattern (glob: string): Promise<Result<number>>
+  /**
+   * Deletes every key matching a SCAN glob, except those `keep` spares;
+   * answers how many were deleted.
+   */
+  deletePattern (glob: string, options?: DeletePatternOptions): Promise<Result<number>>
   /** Atomic read-and-delete. */
   getDel (key: string): Promise<Result<string | null>>
   /** Round trip in milliseconds. */
