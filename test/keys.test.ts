@@ -71,3 +71,13 @@ t.test('a bad prefix is refused at construction', async (t) => {
   t.throws(() => new KeyBuilder({ prefix: 'has:colon' }), /prefix/)
   t.throws(() => new KeyBuilder({ prefix: '' }), /prefix/)
 })
+
+t.test('every plugin namespace is reserved from the cache adapter', async (t) => {
+  const { RESERVED_NAMESPACES } = await import('../lib/keys.js')
+  const { AUTHZ_NAMESPACE } = await import('../lib/authz/authz-cache.js')
+  const { NAMESPACE: OAUTH_NAMESPACE } = await import('../lib/oauth/state-store.js')
+  const { RATE_LIMIT_NAMESPACE } = await import('../lib/rate-limit/bucket.js')
+  for (const ns of [AUTHZ_NAMESPACE, OAUTH_NAMESPACE, RATE_LIMIT_NAMESPACE, 'sess', 'sess-idx', 'sess-rev']) {
+    t.ok(RESERVED_NAMESPACES.has(ns), `${ns} is reserved`)
+  }
+})
