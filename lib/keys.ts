@@ -72,6 +72,17 @@ export class KeyBuilder {
     return this.#join(namespace, parts, tag)
   }
 
+  /** `<base>:<parts…>`: a key built earlier, extended by more (escaped) parts. */
+  extend (base: string, ...parts: KeyPart[]): Result<string> {
+    let out = base
+    for (const part of parts) {
+      const p = this.#part(part)
+      if (!p.ok) return p
+      out += ':' + p.value
+    }
+    return ok(out)
+  }
+
   /** A SCAN glob for every key under `<prefix>:<namespace>:<parts…>:`. */
   pattern (namespace: string, ...parts: KeyPart[]): Result<string> {
     const base = this.#join(namespace, parts, undefined)

@@ -40,7 +40,7 @@ local retryAfterMs = 0
 if allowed then
   debt = after - now
   if cost > 0 and ARGV[4] ~= '1' then
-    redis.call('SET', KEYS[1], string.format('%.0f', after), 'PX', math.ceil(debt / 1000))
+    redis.call('SET', KEYS[1], after, 'PX', math.ceil(debt / 1000))
   end
 else
   retryAfterMs = math.ceil((after - now - burst) / 1000)

@@ -71,6 +71,7 @@ for (const backend of ['redis', 'memory'] as const) {
       await app.register(rateLimitPlugin, { global: false })
       await app.after()
       const limiter = app.createRateLimit({ max: 2, timeWindow: 3_600_000 })
+      t.throws(() => app.createRateLimit({ max: 2, timeWindow: 1000, bucket: 'bad\u0001name' }), /rate limit bucket/, 'a bad bucket name fails at once')
       const named = app.createRateLimit({ max: 2, timeWindow: 3_600_000, bucket: 'named' })
       app.get('/hooked', { onRequest: app.rateLimit({ max: 1, timeWindow: 3_600_000 }) }, async () => ({ ok: true }))
       app.get('/manual', async (request) => {

@@ -29,8 +29,7 @@ export const rateLimitAllowed: Scenario = {
       'token bucket (ours)': { RL_MODE: 'ours' },
       '@fastify/rate-limit redis': { RL_MODE: 'fastify' },
       'rate-limiter-flexible redis': { RL_MODE: 'flexible' },
-      'route: one raw GET': { RL_MODE: 'raw-get' },
-      'ours, auto-pipelined client': { RL_MODE: 'ours-pipelined' }
+      'route: one raw GET': { RL_MODE: 'raw-get' }
     })
     const load = { durationMs: ctx.durationMs, connections: ctx.connections, paths, expectStatus: 200 }
     return {

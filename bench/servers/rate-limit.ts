@@ -2,14 +2,12 @@ import fastifyRateLimit from '@fastify/rate-limit'
 import Fastify, { type FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
 import { RateLimiterRedis } from 'rate-limiter-flexible'
-import { redisClientOptions } from '../../lib/store/redis-client.js'
 import cachePlugin from '../../plugins/cache.js'
 import rateLimitPlugin from '../../plugins/rate-limit.js'
 
 // One limiter per process, chosen by RL_MODE, on the same route `GET /r/:client`
 // keyed by `:client` (so autocannon can spread load over many keys from one IP):
 //   ours      cachekit's token bucket (Lua via EVALSHA) as @fastify/rate-limit's store
-//   ours-pipelined  the same, on a client with ioredis auto-pipelining (an option users may pick)
 //   fastify   @fastify/rate-limit with its built-in Redis store
 //   flexible  rate-limiter-flexible's RateLimiterRedis, consumed in an onRequest hook
 //   raw-get   no limiter, the route does one ioredis GET
@@ -25,9 +23,8 @@ const app = Fastify({ logger: false })
 const redis = new Redis(url)
 const reply = { ok: true }
 
-if (mode === 'ours' || mode === 'ours-pipelined') {
-  const client = mode === 'ours' ? undefined : new Redis(url, { ...redisClientOptions(), enableAutoPipelining: true })
-  await app.register(cachePlugin, client === undefined ? { redisUrl: url } : { client })
+if (mode === 'ours') {
+  await app.register(cachePlugin, { redisUrl: url })
   await app.register(rateLimitPlugin, { max, timeWindow, keyGenerator })
 } else if (mode === 'fastify') {
   await app.register(fastifyRateLimit, { max, timeWindow, keyGenerator, redis })

@@ -90,6 +90,11 @@ export class TokenBucket {
   takeAt (key: string, policy: BucketPolicy, cost: number, dryRun = false): Promise<Result<Decision>> {
     const checked = checkCost(cost, policy)
     if (!checked.ok) return Promise.resolve(checked)
+    return this.decide(key, policy, cost, dryRun)
+  }
+
+  /** `takeAt` for a cost already checked against the policy (the limiter store checks once per policy). */
+  decide (key: string, policy: BucketPolicy, cost: number, dryRun: boolean): Promise<Result<Decision>> {
     if (cost > 0) {
       const refusal = this.denyCache.refusal(key, cost)
       if (refusal !== undefined) {
@@ -122,6 +127,6 @@ export class TokenBucket {
   }
 
   #decision (reply: BucketReply, policy: BucketPolicy, source: Decision['source']): Decision {
-    return { ...reply, limit: policy.capacity, source }
+    return { allowed: reply.allowed, remaining: reply.remaining, retryAfterMs: reply.retryAfterMs, resetMs: reply.resetMs, limit: policy.capacity, source }
   }
 }

@@ -129,6 +129,8 @@ export class TokenBucketLimiterStore {
   readonly onStoreError: FailPolicy | undefined
   readonly #shared: Shared
   readonly #groupId: string | undefined
+  /** `<prefix>:ratelimit:<scope>`, built once: a request only appends its identity. */
+  readonly #scopeKey: string
   #policy: BucketPolicy | undefined
 
   constructor (params: LimiterParams, shared: Shared, scope: string) {
@@ -137,6 +139,10 @@ export class TokenBucketLimiterStore {
     this.#groupId = params.groupId
     this.cost = params.cost ?? shared.defaults.cost
     this.onStoreError = params.onStoreError ?? shared.defaults.onStoreError
+    // a bad bucket name is found here, at registration, like a bad static policy
+    const scopeKey = shared.bucket.keys.key(RATE_LIMIT_NAMESPACE, scope)
+    if (!scopeKey.ok) throw new TypeError(`rate limit bucket ${JSON.stringify(scope)}: ${scopeKey.error.message}`)
+    this.#scopeKey = scopeKey.value
     const windowMs = shared.tickets.install(params)
     // a static policy is checked here, at registration: a bad one never serves
     if (typeof params.max === 'number' && typeof windowMs === 'number') {
@@ -179,9 +185,9 @@ export class TokenBucketLimiterStore {
     let identity = String(key)
     // @fastify/rate-limit appends the groupId to the key; the scope already names the group
     if (this.#groupId !== undefined && identity.endsWith(this.#groupId)) identity = identity.slice(0, -this.#groupId.length)
-    const fullKey = bucket.keys.key(RATE_LIMIT_NAMESPACE, this.scope, defaults.hashIdentities ? personal(identity) : identity)
+    const fullKey = bucket.keys.extend(this.#scopeKey, defaults.hashIdentities ? personal(identity) : identity)
     if (!fullKey.ok) { cb(new RateLimitStoreError(fullKey.error)); return }
-    bucket.takeAt(fullKey.value, policy, this.cost, dryRun).then((result) => {
+    bucket.decide(fullKey.value, policy, this.cost, dryRun).then((result) => {
       if (!result.ok) { cb(new RateLimitStoreError(result.error)); return }
       const decision = result.value
       if (request !== undefined) defaults.record(request, { decision, scope: this.scope, windowMs })

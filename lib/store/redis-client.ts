@@ -30,7 +30,7 @@ export function redisClientOptions (options: RedisClientOptions = {}): RedisOpti
     commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     connectTimeout: options.connectTimeoutMs ?? 1000,
     retryStrategy: (times) => Math.min(50 * times, maxDelay),
-    enableAutoPipelining: options.autoPipelining ?? true
+    enableAutoPipelining: options.autoPipelining ?? false
   }
 }
 
