@@ -2,6 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import autocannon from 'autocannon'
+import { Redis } from 'ioredis'
+import { redisClientOptions, type RedisClientOptions } from '../lib/store/redis-client.js'
+import { RedisStore } from '../lib/store/redis-store.js'
 
 /**
  * The pieces every benchmark scenario uses: in-process throughput loops, HTTP
@@ -125,4 +128,14 @@ export function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
+
+/**
+ * For in-process scenarios: a client made as the plugins make theirs, connected,
+ * and a RedisStore over it, so ours and the raw-client anchors share one client.
+ */
+export async function benchStore (redisUrl: string, options: RedisClientOptions = {}): Promise<{ client: Redis, store: RedisStore }> {
+  const client = new Redis(redisUrl, redisClientOptions(options))
+  await client.connect()
+  return { client, store: new RedisStore({ client, prefix: 'cachekit' }) }
 }

@@ -1,13 +1,10 @@
 import { newEnforcer } from 'casbin'
-import { Redis } from 'ioredis'
 import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../../lib/authz/demo-policy.js'
 import { AuthzCache } from '../../lib/authz/authz-cache.js'
 import { casbinDeciders } from '../../lib/authz/casbin.js'
 import { AUTHZ_SCRIPTS } from '../../lib/authz/scripts.js'
 import { KeyBuilder } from '../../lib/keys.js'
-import { redisClientOptions } from '../../lib/store/redis-client.js'
-import { RedisStore } from '../../lib/store/redis-store.js'
-import { loopThroughput, type Scenario } from '../harness.js'
+import { benchStore, loopThroughput, type Scenario } from '../harness.js'
 
 /** Roles × resources of the large policy: 200 roles, each granted 10 resources, 5,000 users. */
 const LARGE_ROLES = 200
@@ -26,9 +23,7 @@ export const authzCheck: Scenario = {
   ours: 'authz.check (cached)',
   unit: 'checks/s',
   async setup (ctx) {
-    const client = new Redis(ctx.redisUrl, redisClientOptions())
-    await client.connect()
-    const store = new RedisStore({ client, prefix: 'cachekit' })
+    const { client, store } = await benchStore(ctx.redisUrl)
     await store.loadScripts(AUTHZ_SCRIPTS)
     const small = await newEnforcer(DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY)
     const large = await newEnforcer(DEMO_AUTHZ_MODEL)

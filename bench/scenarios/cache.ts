@@ -1,9 +1,6 @@
-import { Redis } from 'ioredis'
 import { KeyBuilder } from '../../lib/keys.js'
 import { Cache } from '../../lib/cache.js'
-import { redisClientOptions } from '../../lib/store/redis-client.js'
-import { RedisStore } from '../../lib/store/redis-store.js'
-import { httpThroughput, loopThroughput, startServer, type Scenario } from '../harness.js'
+import { benchStore, httpThroughput, loopThroughput, startServer, type Scenario } from '../harness.js'
 
 /** fastify.cache.get against a raw ioredis GET on the same client, in one process. */
 export const cacheGetInProcess: Scenario = {
@@ -12,9 +9,8 @@ export const cacheGetInProcess: Scenario = {
   targets: { 'ioredis get': 0.95 },
   unit: 'ops/s',
   async setup (ctx) {
-    const client = new Redis(ctx.redisUrl, redisClientOptions())
-    await client.connect()
-    const cache = new Cache({ store: new RedisStore({ client, prefix: 'cachekit' }), keys: new KeyBuilder() })
+    const { client, store } = await benchStore(ctx.redisUrl)
+    const cache = new Cache({ store, keys: new KeyBuilder() })
     const seed = async (): Promise<void> => { await client.set('cachekit:bench:value', 'x'.repeat(100)) }
     const options = { durationMs: ctx.durationMs, concurrency: ctx.connections }
     return {

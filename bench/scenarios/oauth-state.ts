@@ -1,10 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import { KeyBuilder } from '../../lib/keys.js'
 import { OAuthStateStore } from '../../lib/oauth/state-store.js'
-import { redisClientOptions } from '../../lib/store/redis-client.js'
-import { RedisStore } from '../../lib/store/redis-store.js'
-import { loopThroughput, type Scenario } from '../harness.js'
+import { benchStore, loopThroughput, type Scenario } from '../harness.js'
 
 /**
  * One OAuth round trip per operation: issue a state, then accept it once.
@@ -18,9 +15,8 @@ export const oauthStateRoundTrip: Scenario = {
   ours: 'oauthState create+consume',
   unit: 'flows/s',
   async setup (ctx) {
-    const client = new Redis(ctx.redisUrl, redisClientOptions())
-    await client.connect()
-    const states = new OAuthStateStore({ store: new RedisStore({ client, prefix: 'cachekit' }), keys: new KeyBuilder() })
+    const { client, store } = await benchStore(ctx.redisUrl)
+    const states = new OAuthStateStore({ store, keys: new KeyBuilder() })
     const options = { durationMs: ctx.durationMs, concurrency: ctx.connections }
     const ours = async (): Promise<void> => {
       const created = await states.create({ userId: 'user-42', provider: 'demo', pkce: true })

@@ -2,14 +2,11 @@ import { Redis } from 'ioredis'
 import { KeyBuilder } from '../../lib/keys.js'
 import { SessionCache } from '../../lib/session/session-cache.js'
 import type { Session } from '../../lib/session/schema.js'
-import { redisClientOptions } from '../../lib/store/redis-client.js'
-import { RedisStore } from '../../lib/store/redis-store.js'
-import { loopThroughput, type Scenario } from '../harness.js'
+import { benchStore, loopThroughput, type Scenario } from '../harness.js'
 
 async function sessionsOnRedis (redisUrl: string, commandTimeoutMs?: number): Promise<{ client: Redis, cache: SessionCache }> {
-  const client = new Redis(redisUrl, redisClientOptions({ commandTimeoutMs }))
-  await client.connect()
-  const cache = new SessionCache({ store: new RedisStore({ client, prefix: 'cachekit' }), keys: new KeyBuilder() })
+  const { client, store } = await benchStore(redisUrl, { commandTimeoutMs })
+  const cache = new SessionCache({ store, keys: new KeyBuilder() })
   await cache.loadScripts()
   return { client, cache }
 }
