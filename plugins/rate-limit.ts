@@ -1,12 +1,12 @@
 import fastifyRateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import { Type, type Static } from '@sinclair/typebox'
-import type { FastifyRequest, onRouteHookHandler } from 'fastify'
+import type { FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { checkOptions } from '../lib/options.js'
 import { TokenBucket } from '../lib/rate-limit/bucket.js'
-import { rateLimitHeader, rateLimitPolicyHeader, refusalError, tooManyRequestsProblem } from '../lib/rate-limit/headers.js'
+import { rateLimitHeader, rateLimitPolicyHeader, refusalError, refusalMessage, tooManyRequestsProblem } from '../lib/rate-limit/headers.js'
 import { ipIdentity, userIdentity } from '../lib/rate-limit/identity.js'
-import { tokenBucketStore, type LimitState } from '../lib/rate-limit/limiter-store.js'
+import { tokenBucketStore, type LimitState, type TokenBucketLimiterStore } from '../lib/rate-limit/limiter-store.js'
 import type { FailPolicy } from '../lib/rate-limit/policy.js'
 import { tokenBucketScript } from '../lib/rate-limit/token-bucket.js'
 
@@ -18,6 +18,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The rate-limit decision taken for this request, or null when none was. */
     rateLimitDecision: LimitState | null
+    /** The key the fast path generated, handed on to @fastify/rate-limit (so it is generated once). */
+    rateLimitKey: unknown
   }
 }
 
@@ -77,7 +79,7 @@ export type TokenBucketPluginOptions = Static<typeof RateLimitPluginOptionsSchem
 type Resolved = Required<Omit<Static<typeof RateLimitPluginOptionsSchema>, 'routes'>> & Pick<Static<typeof RateLimitPluginOptionsSchema>, 'routes'>
 
 /** Gives each new route its policy: its own config.rateLimit, else the map's, else the default one. */
-function assignPolicies (opts: Resolved): onRouteHookHandler {
+function assignPolicies (opts: Resolved): (route: RouteOptions) => void {
   const routes = opts.routes ?? {}
   return (route) => {
     const config = route.config as { rateLimit?: unknown } | undefined
@@ -88,6 +90,48 @@ function assignPolicies (opts: Resolved): onRouteHookHandler {
     }
     const rateLimit = policy ?? (opts.global ? {} : undefined)
     if (rateLimit !== undefined) route.config = { ...config, rateLimit } as typeof route.config
+  }
+}
+
+/** @fastify/rate-limit options that leave a refusal as it is (so the fast path may answer it). */
+const NEUTRAL_OPTIONS = new Set(['continueExceeding', 'exponentialBackoff', 'ipv6Subnet', 'nameSpace', 'cache'])
+/** The route policy keys a fast path understands (anything else, e.g. a keyGenerator of its own, may change the refusal). */
+const POLICY_KEYS = new Set(Object.keys(RoutePolicySchema.properties))
+
+function neutral (options: Record<string, unknown>): boolean {
+  return Object.keys(options).every((name) => NEUTRAL_OPTIONS.has(name) || (name === 'hook' && options.hook === 'onRequest'))
+}
+
+/** The 429 as Fastify's default error handler serialises `refusalError`: the same bytes, without the throw. */
+function refuse (reply: FastifyReply, state: LimitState): void {
+  const seconds = Math.ceil(state.decision.retryAfterMs / 1000)
+  reply.code(429)
+    .header('x-ratelimit-limit', state.decision.limit)
+    .header('x-ratelimit-remaining', 0)
+    .header('x-ratelimit-reset', seconds)
+    .header('retry-after', seconds)
+    .type('application/json; charset=utf-8')
+    .send(`{"statusCode":429,"error":"Too Many Requests","message":${JSON.stringify(refusalMessage(state.decision.retryAfterMs))}}`)
+}
+
+/**
+ * The fast path of a route: an onRequest hook placed just before
+ * @fastify/rate-limit's own. When the deny cache still refuses the request's
+ * bucket, it answers the 429 itself (no ticket, store call, thrown error or
+ * error handler) and, by not calling `done`, stops the later hooks;
+ * otherwise it leaves the key it generated for @fastify/rate-limit.
+ */
+function fastPath (route: RouteOptions, limiterOf: (route: object) => TokenBucketLimiterStore | undefined,
+  generate: (request: FastifyRequest) => unknown): onRequestHookHandler {
+  let limiter: TokenBucketLimiterStore | undefined
+  return function rateLimitFastPath (request, reply, done) {
+    limiter ??= limiterOf(route) as TokenBucketLimiterStore
+    const key = generate(request)
+    request.rateLimitKey = key
+    const state = typeof key === 'string' || typeof key === 'number' ? limiter.standingRefusal(key) : undefined
+    if (state === undefined) { done(); return }
+    request.rateLimitDecision = state
+    refuse(reply, state)
   }
 }
 
@@ -114,7 +158,26 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
   fastify.decorate('tokenBucket', bucket)
   fastify.decorateRequest('rateLimitDecision', null)
 
-  fastify.addHook('onRoute', assignPolicies(opts))
+  const generate = keyGenerator ?? (opts.identity === 'user' ? userIdentity : ipIdentity)
+  const Store = tokenBucketStore(bucket, {
+    cost: opts.cost,
+    onStoreError: opts.onStoreError,
+    hashIdentities: opts.hashIdentities,
+    record: (request, state) => { (request as FastifyRequest).rateLimitDecision = state }
+  })
+  // the fast path answers refusals as the defaults make them: off when options, or the error handler, would make them otherwise
+  const fastPathOn = opts.denyCacheSize > 0 && neutral(rateLimitOptions ?? {})
+  fastify.decorateRequest('rateLimitKey', undefined)
+
+  const assign = assignPolicies(opts)
+  fastify.addHook('onRoute', function (route) {
+    assign(route)
+    const policy = (route.config as { rateLimit?: unknown } | undefined)?.rateLimit
+    if (!fastPathOn || typeof policy !== 'object' || policy === null || !Object.keys(policy).every((name) => POLICY_KEYS.has(name))) return
+    if (route.errorHandler !== undefined || this.errorHandler.name !== 'defaultErrorHandler') return
+    // @fastify/rate-limit's onRoute hook runs next and appends its hook right after this one
+    route.onRequest = [route.onRequest ?? []].flat().concat(fastPath(route, Store.limiterOf, generate))
+  })
   fastify.addHook('onSend', (request, reply, payload, done) => {
     const state = request.rateLimitDecision
     if (state === null) { done(null, payload); return }
@@ -141,13 +204,14 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
     max: opts.max,
     timeWindow: opts.timeWindow,
     skipOnError: false,
-    keyGenerator: keyGenerator ?? (opts.identity === 'user' ? userIdentity : ipIdentity),
-    store: tokenBucketStore(bucket, {
-      cost: opts.cost,
-      onStoreError: opts.onStoreError,
-      hashIdentities: opts.hashIdentities,
-      record: (request, state) => { (request as FastifyRequest).rateLimitDecision = state }
-    }) as unknown as RateLimitPluginOptions['store']
+    // the key the fast path generated for this request, if it ran, else a fresh one
+    keyGenerator: (request) => {
+      const key = request.rateLimitKey
+      if (key === undefined) return generate(request) as string | number | Promise<string | number>
+      request.rateLimitKey = undefined
+      return key as string | number | Promise<string | number>
+    },
+    store: Store as unknown as RateLimitPluginOptions['store']
   })
 }, {
   fastify: '5.x',

@@ -95,12 +95,8 @@ export class TokenBucket {
 
   /** `takeAt` for a cost already checked against the policy (the limiter store checks once per policy). */
   decide (key: string, policy: BucketPolicy, cost: number, dryRun: boolean): Promise<Result<Decision>> {
-    if (cost > 0) {
-      const refusal = this.denyCache.refusal(key, cost)
-      if (refusal !== undefined) {
-        return Promise.resolve(ok({ allowed: false, ...refusal, limit: policy.capacity, source: 'deny-cache' }))
-      }
-    }
+    const remembered = this.remembered(key, policy, cost)
+    if (remembered !== undefined) return Promise.resolve(ok(remembered))
     const args = [policy.capacity, policy.intervalUs, cost, dryRun ? '1' : '0']
     return this.store.runScript(tokenBucketScript, [key], args).then((reply) => {
       if (reply.ok) {
@@ -124,6 +120,12 @@ export class TokenBucket {
       const local = tokenBucketScript.decode(tokenBucketScript.twin(this.#local, [key], args.map(String)))
       return ok(this.#decision(local, policy, 'local'))
     })
+  }
+
+  /** The refusal the deny cache still holds for `cost` tokens of `key`, if any: decided with no round trip. */
+  remembered (key: string, policy: BucketPolicy, cost: number): Decision | undefined {
+    const refusal = cost > 0 ? this.denyCache.refusal(key, cost) : undefined
+    return refusal === undefined ? undefined : { allowed: false, ...refusal, limit: policy.capacity, source: 'deny-cache' }
   }
 
   #decision (reply: BucketReply, policy: BucketPolicy, source: Decision['source']): Decision {

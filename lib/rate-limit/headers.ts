@@ -55,6 +55,11 @@ export function tooManyRequestsProblem (decision: Decision, instance: string, ty
   }
 }
 
+/** The message of a refusal (of `refusalError`), retrying after `ttlMs`. */
+export function refusalMessage (ttlMs: number): string {
+  return `Rate limit exceeded, retry in ${seconds(ttlMs)} s`
+}
+
 /**
  * The error @fastify/rate-limit throws for a refusal. A refusal is expected,
  * not a bug: no stack trace is captured, which is most of what an Error costs,
@@ -63,7 +68,7 @@ export function tooManyRequestsProblem (decision: Decision, instance: string, ty
 export function refusalError (statusCode: number, ttlMs: number): Error & { statusCode: number } {
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
-  const error = new Error(`Rate limit exceeded, retry in ${seconds(ttlMs)} s`) as Error & { statusCode: number }
+  const error = new Error(refusalMessage(ttlMs)) as Error & { statusCode: number }
   Error.stackTraceLimit = limit
   error.statusCode = statusCode
   return error

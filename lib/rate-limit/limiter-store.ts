@@ -1,5 +1,5 @@
 import { personal } from '../keys.js'
-import type { CacheError } from '../result.js'
+import type { CacheError, Result } from '../result.js'
 import { RATE_LIMIT_NAMESPACE, type TokenBucket } from './bucket.js'
 import { checkCost, windowPolicy, type BucketPolicy, type FailPolicy } from './policy.js'
 import type { Decision } from './token-bucket.js'
@@ -113,6 +113,8 @@ interface Shared {
   tickets: Tickets
   /** Names limiters that have neither route nor group nor bucket name. */
   anonymous: number
+  /** Each route's limiter, by the route options @fastify/rate-limit made it for. */
+  routes: WeakMap<object, TokenBucketLimiterStore>
 }
 
 function scopeOf (params: LimiterParams, shared: Shared): string {
@@ -132,11 +134,14 @@ export class TokenBucketLimiterStore {
   /** `<prefix>:ratelimit:<scope>`, built once: a request only appends its identity. */
   readonly #scopeKey: string
   #policy: BucketPolicy | undefined
+  /** The policy and window of a static limit (numbers, not functions). */
+  readonly #static: { policy: BucketPolicy, windowMs: number } | undefined
 
   constructor (params: LimiterParams, shared: Shared, scope: string) {
     this.#shared = shared
     this.scope = scope
-    this.#groupId = params.groupId
+    // @fastify/rate-limit appends a groupId only when it is not empty
+    this.#groupId = params.groupId === '' ? undefined : params.groupId
     this.cost = params.cost ?? shared.defaults.cost
     this.onStoreError = params.onStoreError ?? shared.defaults.onStoreError
     // a bad bucket name is found here, at registration, like a bad static policy
@@ -148,6 +153,7 @@ export class TokenBucketLimiterStore {
     if (typeof params.max === 'number' && typeof windowMs === 'number') {
       const policy = this.#policyFor(params.max, windowMs)
       if (policy instanceof Error) throw new TypeError(`rate limit of ${scope}: ${policy.message}`)
+      this.#static = { policy, windowMs }
     }
   }
 
@@ -161,7 +167,28 @@ export class TokenBucketLimiterStore {
   }
 
   child (params: LimiterParams): TokenBucketLimiterStore {
-    return new TokenBucketLimiterStore(params, this.#shared, scopeOf(params, this.#shared))
+    const limiter = new TokenBucketLimiterStore(params, this.#shared, scopeOf(params, this.#shared))
+    if (params.routeInfo !== undefined) this.#shared.routes.set(params.routeInfo, limiter)
+    return limiter
+  }
+
+  /**
+   * The fast path: the refusal the deny cache still holds for a request whose
+   * keyGenerator gave `identity`, decided before @fastify/rate-limit runs and
+   * exactly as `incr` would decide it (same key, policy and cost). Undefined
+   * when there is none or the limit is dynamic: then `incr` decides.
+   */
+  standingRefusal (identity: string | number): LimitState | undefined {
+    const limit = this.#static
+    if (limit === undefined) return undefined
+    const key = this.#bucketKey(String(identity))
+    const decision = key.ok ? this.#shared.bucket.remembered(key.value, limit.policy, this.cost) : undefined
+    return decision === undefined ? undefined : { decision, scope: this.scope, windowMs: limit.windowMs }
+  }
+
+  /** The store key of the bucket of `identity` in this limiter's scope. */
+  #bucketKey (identity: string): Result<string> {
+    return this.#shared.bucket.keys.extend(this.#scopeKey, this.#shared.defaults.hashIdentities ? personal(identity) : identity)
   }
 
   /** The policy for `max` per `windowMs`, reusing the last one (a static limit computes it once). */
@@ -185,7 +212,7 @@ export class TokenBucketLimiterStore {
     let identity = String(key)
     // @fastify/rate-limit appends the groupId to the key; the scope already names the group
     if (this.#groupId !== undefined && identity.endsWith(this.#groupId)) identity = identity.slice(0, -this.#groupId.length)
-    const fullKey = bucket.keys.extend(this.#scopeKey, defaults.hashIdentities ? personal(identity) : identity)
+    const fullKey = this.#bucketKey(identity)
     if (!fullKey.ok) { cb(new RateLimitStoreError(fullKey.error)); return }
     bucket.decide(fullKey.value, policy, this.cost, dryRun).then((result) => {
       if (!result.ok) { cb(new RateLimitStoreError(result.error)); return }
@@ -198,10 +225,20 @@ export class TokenBucketLimiterStore {
   }
 }
 
+export interface TokenBucketStoreClass {
+  new (globalParams: LimiterParams): TokenBucketLimiterStore
+  /** The limiter @fastify/rate-limit made for `route` (its route options), once it has. */
+  limiterOf: (route: object) => TokenBucketLimiterStore | undefined
+}
+
 /** The store class to hand @fastify/rate-limit, bound to `bucket`. */
-export function tokenBucketStore (bucket: TokenBucket, defaults: StoreDefaults): new (globalParams: LimiterParams) => TokenBucketLimiterStore {
-  const shared: Shared = { bucket, defaults, tickets: new Tickets(), anonymous: 0 }
+export function tokenBucketStore (bucket: TokenBucket, defaults: StoreDefaults): TokenBucketStoreClass {
+  const shared: Shared = { bucket, defaults, tickets: new Tickets(), anonymous: 0, routes: new WeakMap() }
   return class CachekitRateLimitStore extends TokenBucketLimiterStore {
+    static limiterOf (route: object): TokenBucketLimiterStore | undefined {
+      return shared.routes.get(route)
+    }
+
     constructor (globalParams: LimiterParams) {
       super(globalParams, shared, 'global')
     }
