@@ -65,13 +65,17 @@ export class Cache {
   }
 
   #failed (key: string, failure: Failure): Failure {
-    const namespace = this.namespaceOf(key)
+    return this.#failedIn(this.namespaceOf(key), failure)
+  }
+
+  #failedIn (namespace: string, failure: Failure): Failure {
     this.metrics.error(namespace)
     if (failure.error.code === 'TIMEOUT' || failure.error.code === 'UNAVAILABLE') {
       this.#warning.warn(`cache:${failure.error.code}`, { namespace, code: failure.error.code }, `cache degraded: ${failure.error.message}`)
     }
     return failure
   }
+
 
   #lookup<T> (key: string, result: Result<T | null>): Result<T | null> {
     if (!result.ok) return this.#failed(key, result)
@@ -85,10 +89,18 @@ export class Cache {
   }
 
   get (key: string): Promise<Result<string | null>> {
-    // the hot path: no Result for the key, one promise chain
-    const full = this.#full(key)
-    if (full === null) return Promise.resolve(this.#refused(key))
-    return this.store.get(full).then((result) => this.#lookup(key, result))
+    // the hot path: no Result for the key, the namespace found once, one promise chain
+    const full = this.keys.rawKey(key)
+    const namespace = this.namespaceOf(key)
+    if (full === null || RESERVED_NAMESPACES.has(namespace)) return Promise.resolve(this.#refused(key))
+    return this.store.get(full).then((result) => this.#counted(namespace, result))
+  }
+
+  #counted (namespace: string, result: Result<string | null>): Result<string | null> {
+    if (!result.ok) return this.#failedIn(namespace, result)
+    if (result.value === null) this.metrics.miss(namespace)
+    else this.metrics.hit(namespace)
+    return result
   }
 
   async getJson<T = unknown> (key: string): Promise<Result<T | null>> {
