@@ -70,10 +70,7 @@ export class Cache {
 
   #failedIn (namespace: string, failure: Failure): Failure {
     this.metrics.error(namespace)
-    if (failure.error.code === 'TIMEOUT' || failure.error.code === 'UNAVAILABLE') {
-      this.#warning.warn(`cache:${failure.error.code}`, { namespace, code: failure.error.code }, `cache degraded: ${failure.error.message}`)
-    }
-    return failure
+    return this.#warning.outage('cache', failure, 'cache degraded', { namespace })
   }
 
 

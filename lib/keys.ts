@@ -117,6 +117,16 @@ export class KeyBuilder {
     return end === -1 ? 'default' : fullKey.slice(start, end)
   }
 
+  /**
+   * What a personal part becomes, after the same checks (`what` names it in the
+   * error): for callers that put one identifier into several keys and would
+   * otherwise hash it once per key.
+   */
+  hashed (value: string, what = 'personal key part'): Result<string> {
+    const checked = this.#check(value, what, this.#maxPartLength)
+    return checked.ok ? ok(this.hash(value)) : checked
+  }
+
   /** Keyed hash of an identifier: stable across instances sharing the secret. */
   hash (value: string): string {
     return createHmac('sha256', this.#secret).update(value).digest('base64url').slice(0, 22)
@@ -144,10 +154,7 @@ export class KeyBuilder {
     if (typeof part === 'number') {
       return Number.isFinite(part) ? ok(String(part)) : fail('INVALID_ARGUMENT', `key part must be a finite number, got ${part}`)
     }
-    if (typeof part === 'object' && part !== null && typeof part.personal === 'string') {
-      const checked = this.#check(part.personal, 'personal key part', this.#maxPartLength)
-      return checked.ok ? ok(this.hash(part.personal)) : checked
-    }
+    if (typeof part === 'object' && part !== null && typeof part.personal === 'string') return this.hashed(part.personal)
     if (typeof part !== 'string') {
       return fail('INVALID_ARGUMENT', `key part must be a string or number, got ${typeof part}`)
     }

@@ -1,3 +1,5 @@
+import { isOutage, type Failure } from './result.js'
+
 /** The slice of a pino-style logger the lib layer needs (no fastify import). */
 export interface Logger {
   warn (details: object, message: string): void
@@ -29,5 +31,16 @@ export class ThrottledWarning {
     this.#topics.set(topic, { last: now, suppressed: 0 })
     this.#logger?.warn({ ...details, topic, suppressed }, message)
     return true
+  }
+
+  /**
+   * Warns (throttled, per `component` and error code) when `failure` is an
+   * outage (TIMEOUT, UNAVAILABLE); bad data or bad input is not the operator's
+   * concern. Answers the failure, so callers can return it.
+   */
+  outage (component: string, failure: Failure, message: string, details: object = {}): Failure {
+    const { code } = failure.error
+    if (isOutage(failure.error)) this.warn(`${component}:${code}`, { ...details, code }, `${message}: ${failure.error.message}`)
+    return failure
   }
 }

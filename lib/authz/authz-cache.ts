@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { personal, type KeyBuilder, type KeyPart } from '../keys.js'
+import type { KeyBuilder, KeyPart } from '../keys.js'
 import { ThrottledWarning, type Logger } from '../log-throttle.js'
 import { CacheMetrics } from '../metrics.js'
-import { ok, type Failure, type Result } from '../result.js'
+import { ok, type Failure, type Result, type Success } from '../result.js'
 import type { Store } from '../store/store.js'
 import { authzRead, authzWrite, type ReadReply } from './scripts.js'
 
@@ -163,14 +163,19 @@ export class AuthzCache {
   }
 
   #keysFor (subject: string, parts: KeyPart[]): Result<DecisionKeys> {
-    const shard = this.shards === 1 ? 0 : Buffer.from(this.#keys.hash(String(subject)), 'base64url').readUInt32BE(0) % this.shards
+    // the subject's keyed hash, once: it picks the shard and enters both keys
+    const who = this.#keys.hashed(subject, 'subject')
+    if (!who.ok) return who
+    const shard = this.shards === 1 ? 0 : Buffer.from(who.value, 'base64url').readUInt32BE(0) % this.shards
     const tag = this.#tags[shard] as string
-    const subjectKey = this.#keys.tagged(AUTHZ_NAMESPACE, tag, 's', personal(subject))
-    if (!subjectKey.ok) return subjectKey
-    const decision = parts.length === 0 ? subjectKey : this.#keys.tagged(AUTHZ_NAMESPACE, tag, parts[0] as string, personal(subject), ...parts.slice(1))
+    // shard tag, 's' and a base64url hash: parts the builder never refuses
+    const subjectKey = (this.#keys.tagged(AUTHZ_NAMESPACE, tag, 's', who.value) as Success<string>).value
+    if (parts.length === 0) return ok({ global: this.#globalKeys[shard] as string, subject: subjectKey, decision: subjectKey })
+    const decision = this.#keys.tagged(AUTHZ_NAMESPACE, tag, parts[0] as string, who.value, ...parts.slice(1))
     if (!decision.ok) return decision
-    return ok({ global: this.#globalKeys[shard] as string, subject: subjectKey.value, decision: decision.value })
+    return ok({ global: this.#globalKeys[shard] as string, subject: subjectKey, decision: decision.value })
   }
+
 
   async #decide (subject: string, parts: KeyPart[], ask: () => Promise<boolean>): Promise<boolean> {
     const keys = this.#keysFor(subject, parts)

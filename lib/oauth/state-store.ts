@@ -3,7 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { personal, type KeyBuilder } from '../keys.js'
 import { ThrottledWarning, type Logger } from '../log-throttle.js'
 import { CacheMetrics } from '../metrics.js'
-import { attempt, fail, isOutage, ok, type Failure, type Result } from '../result.js'
+import { attempt, fail, ok, type Failure, type Result } from '../result.js'
 import type { Store } from '../store/store.js'
 import { codeChallengeOf, createCodeVerifier } from './pkce.js'
 import { randomToken } from './random-token.js'
@@ -210,9 +210,6 @@ export class OAuthStateStore {
 
   #failed (failure: Failure): Failure {
     this.metrics.error(NAMESPACE)
-    if (isOutage(failure.error)) {
-      this.#warning.warn(`oauth:${failure.error.code}`, { code: failure.error.code }, `OAuth state store unavailable, refusing: ${failure.error.message}`)
-    }
-    return failure
+    return this.#warning.outage('oauth', failure, 'OAuth state store unavailable, refusing')
   }
 }

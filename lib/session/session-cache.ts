@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto'
 import type { KeyBuilder } from '../keys.js'
 import { ThrottledWarning, type Logger } from '../log-throttle.js'
 import { CacheMetrics } from '../metrics.js'
-import { fail, isOutage, ok, type Failure, type Result, type Success } from '../result.js'
+import { fail, ok, type Failure, type Result, type Success } from '../result.js'
 import { sha1 } from '../scripts.js'
 import { ttlToMs } from '../store/base-store.js'
 import type { Store } from '../store/store.js'
 import { SessionCodec } from './codec.js'
 import { SessionCipher, type EncryptionKey } from './crypto.js'
-import { MAX_USER_ID_LENGTH, SESSION_ID_PATTERN, type Session } from './schema.js'
+import { SESSION_ID_PATTERN, type Session } from './schema.js'
 import { sessionListScript, sessionRevokeScript, sessionScripts, sessionSetScript, sessionTouchScript } from './scripts.js'
 
 /**
@@ -56,8 +56,6 @@ export type NewSession = Pick<Session, 'userId'> & Partial<Omit<Session, 'id' | 
 export const SESSION_NAMESPACE = 'sessions'
 export const DEFAULT_SESSION_TTL = 30 * 24 * 60 * 60
 const SESSION_ID = new RegExp(SESSION_ID_PATTERN)
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f]/
 /** Reads and conditional writes a touch may take when other writes keep landing in between. */
 const TOUCH_ATTEMPTS = 5
 
@@ -270,10 +268,7 @@ export class SessionCache {
   }
 
   #userTag (userId: string): Result<string> {
-    if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH || CONTROL.test(userId)) {
-      return fail('INVALID_ARGUMENT', `userId must be a non-empty string of at most ${MAX_USER_ID_LENGTH} characters without control characters`)
-    }
-    return ok(this.keys.hash(userId))
+    return this.keys.hashed(userId, 'userId')
   }
 
   /**
@@ -318,10 +313,7 @@ export class SessionCache {
 
   #failed (failure: Failure): Failure {
     this.metrics.error(SESSION_NAMESPACE)
-    if (isOutage(failure.error)) {
-      this.#warning.warn(`sessions:${failure.error.code}`, { namespace: SESSION_NAMESPACE, code: failure.error.code }, `session cache degraded: ${failure.error.message}`)
-    }
-    return failure
+    return this.#warning.outage('sessions', failure, 'session cache degraded', { namespace: SESSION_NAMESPACE })
   }
 }
 
