@@ -60,6 +60,7 @@ export const RateLimitPluginOptionsSchema = Type.Object({
   hashIdentities: Type.Optional(Type.Boolean({ default: false, description: 'identities enter Redis keys as keyed hashes' })),
   denyCacheSize: Type.Optional(Type.Integer({ default: 10_000, minimum: 0, description: 'refusals remembered in-process (0: off)' })),
   localBucketSize: Type.Optional(Type.Integer({ default: 10_000, minimum: 1, description: 'buckets the local fail policy keeps' })),
+  maxBatch: Type.Optional(Type.Integer({ default: 64, minimum: 1, maximum: 1000, description: 'most buckets decided in one EVALSHA (calls made in one event-loop turn share one; 1: off)' })),
   draftHeaders: Type.Optional(Type.Boolean({ default: false, description: 'also send the IETF draft RateLimit-Policy and RateLimit headers' })),
   problemDetails: Type.Optional(Type.Boolean({ default: false, description: 'answer 429 with an RFC 9457 application/problem+json body' })),
   problemType: Type.Optional(Type.String({ default: 'about:blank', minLength: 1 })),
@@ -152,6 +153,7 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
     onStoreError: opts.onStoreError,
     denyCacheSize: opts.denyCacheSize,
     localBucketSize: opts.localBucketSize,
+    maxBatch: opts.maxBatch,
     warnIntervalMs: opts.warnIntervalMs
   })
   await fastify.cache.store.loadScripts([tokenBucketScript])

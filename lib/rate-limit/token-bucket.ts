@@ -2,8 +2,8 @@ import { defineScript, type ScriptContext, type ScriptReply } from '../scripts.j
 
 /**
  * `lua/token-bucket.lua` and its in-process twin. Both keep a bucket as the
- * instant (µs) it will be full again and answer the same four integers; the
- * parity tests hold them together.
+ * instant (µs) it will be full again and answer the same four integers per
+ * bucket (one call may decide for several); the parity tests hold them together.
  */
 
 /** Where a decision came from. */
@@ -35,47 +35,63 @@ function luaNumber (value: string | undefined): number {
   return value === undefined || value.trim() === '' ? NaN : Number(value)
 }
 
+const INVALID_COSTS = 'INVALID_ARGUMENT capacity, refill interval and cost must be numbers (capacity >= 1, interval >= 1, cost >= 0)'
+
 function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: readonly string[]): ScriptReply {
-  const key = keys[0] as string
-  const capacity = luaNumber(args[0])
-  const interval = luaNumber(args[1])
-  const cost = luaNumber(args[2])
-  if (Number.isNaN(capacity) || Number.isNaN(interval) || Number.isNaN(cost) || capacity < 1 || interval < 1 || cost < 0) {
-    throw new Error('INVALID_ARGUMENT capacity, refill interval and cost must be numbers (capacity >= 1, interval >= 1, cost >= 0)')
+  if (args.length !== 4 * keys.length) {
+    throw new Error(`INVALID_ARGUMENT expected four arguments per key, got ${args.length} for ${keys.length}`)
   }
-  if (cost > capacity) {
-    throw new Error(`INVALID_ARGUMENT cost ${args[2] as string} exceeds the capacity ${args[0] as string}: it could never be paid`)
+  // every bucket is checked before any is decided: a bad one writes nothing at all
+  for (let i = 0; i < args.length; i += 4) {
+    const capacity = luaNumber(args[i])
+    const interval = luaNumber(args[i + 1])
+    const cost = luaNumber(args[i + 2])
+    if (Number.isNaN(capacity) || Number.isNaN(interval) || Number.isNaN(cost) || capacity < 1 || interval < 1 || cost < 0) {
+      throw new Error(INVALID_COSTS)
+    }
+    if (cost > capacity) {
+      throw new Error(`INVALID_ARGUMENT cost ${args[i + 2] as string} exceeds the capacity ${args[i] as string}: it could never be paid`)
+    }
   }
 
   const now = ctx.nowMs() * 1000
-  const stored = luaNumber(ctx.get(key) ?? undefined)
-  const fullAt = Number.isNaN(stored) || stored < now ? now : stored
+  const reply: number[] = []
+  keys.forEach((key, k) => {
+    const i = 4 * k
+    const capacity = luaNumber(args[i])
+    const interval = luaNumber(args[i + 1])
+    const cost = luaNumber(args[i + 2])
+    const stored = luaNumber(ctx.get(key) ?? undefined)
+    const fullAt = Number.isNaN(stored) || stored < now ? now : stored
 
-  const burst = capacity * interval
-  const after = fullAt + cost * interval
-  const allowed = after - now <= burst
-  let debt = fullAt - now
-  let retryAfterMs = 0
-  if (allowed) {
-    debt = after - now
-    if (cost > 0 && args[3] !== '1') ctx.set(key, String(after), Math.ceil(debt / 1000))
-  } else {
-    retryAfterMs = Math.ceil((after - now - burst) / 1000)
-  }
-
-  const remaining = Math.max(0, capacity - Math.ceil(debt / interval))
-  return [allowed ? 1 : 0, remaining, retryAfterMs, Math.ceil(debt / 1000)]
+    const after = fullAt + cost * interval
+    const allowed = after - now <= capacity * interval
+    let debt = fullAt - now
+    let retryAfterMs = 0
+    if (allowed) {
+      debt = after - now
+      if (cost > 0 && args[i + 3] !== '1') ctx.set(key, String(after), Math.ceil(debt / 1000))
+    } else {
+      retryAfterMs = Math.ceil((after - now - capacity * interval) / 1000)
+    }
+    reply.push(allowed ? 1 : 0, Math.max(0, capacity - Math.ceil(debt / interval)), retryAfterMs, Math.ceil(debt / 1000))
+  })
+  return reply
 }
 
-/** The reply as the script gives it; `limit` and `source` are the caller's to add. */
+/** The reply for one bucket as the script gives it; `limit` and `source` are the caller's to add. */
 export type BucketReply = Pick<Decision, 'allowed' | 'remaining' | 'retryAfterMs' | 'resetMs'>
 
-function decodeBucketReply (reply: unknown): BucketReply {
-  if (!Array.isArray(reply) || reply.length !== 4 || !reply.every((n) => typeof n === 'number')) {
-    throw new Error('expected four integers')
+/** Four integers per bucket, in the order of the keys. */
+function decodeBucketReplies (reply: unknown): BucketReply[] {
+  if (!Array.isArray(reply) || reply.length === 0 || reply.length % 4 !== 0 || !reply.every((n) => typeof n === 'number')) {
+    throw new Error('expected four integers per bucket')
   }
-  const [allowed, remaining, retryAfterMs, resetMs] = reply as [number, number, number, number]
-  return { allowed: allowed === 1, remaining, retryAfterMs, resetMs }
+  const buckets: BucketReply[] = []
+  for (let i = 0; i < reply.length; i += 4) {
+    buckets.push({ allowed: reply[i] === 1, remaining: reply[i + 1] as number, retryAfterMs: reply[i + 2] as number, resetMs: reply[i + 3] as number })
+  }
+  return buckets
 }
 
-export const tokenBucketScript = defineScript<BucketReply>('token-bucket', tokenBucketTwin, decodeBucketReply)
+export const tokenBucketScript = defineScript<BucketReply[]>('token-bucket', tokenBucketTwin, decodeBucketReplies)

@@ -35,6 +35,7 @@ function checkDelta (by: number): Result<true> {
  */
 export abstract class BaseStore implements Store {
   abstract readonly kind: StoreKind
+  abstract readonly cluster: boolean
   readonly prefix: string
   readonly maxValueBytes: number
 

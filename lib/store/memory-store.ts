@@ -16,6 +16,7 @@ export interface MemoryStoreOptions extends BaseStoreOptions {
 
 export class MemoryStore extends BaseStore {
   readonly kind = 'memory' as const
+  readonly cluster = false
   /** The primitives scripts' twins run against. */
   readonly data: MemoryData
 

@@ -34,6 +34,7 @@ function isCluster (client: RedisClient): client is Cluster {
  */
 export class RedisStore extends BaseStore {
   readonly kind = 'redis' as const
+  readonly cluster: boolean
   readonly client: RedisClient
   readonly breaker: CircuitBreaker
   /** The deadline this store enforces itself; undefined when the client has its own `commandTimeout`. */
@@ -44,6 +45,7 @@ export class RedisStore extends BaseStore {
   constructor (options: RedisStoreOptions) {
     super(options)
     this.client = options.client
+    this.cluster = isCluster(this.client)
     this.breaker = new CircuitBreaker(options.breaker)
     this.#scanCount = options.scanCount ?? 1000
     const own = isCluster(this.client)

@@ -25,6 +25,8 @@ export interface StoreHealth {
  */
 export interface Store {
   readonly kind: StoreKind
+  /** A Redis Cluster: one command or script may only touch keys of one slot. */
+  readonly cluster: boolean
   /** The key prefix this store owns; `clear()` removes only keys under it. */
   readonly prefix: string
 
