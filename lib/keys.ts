@@ -40,7 +40,12 @@ const NAME = /^[A-Za-z0-9_.-]{1,64}$/
 const CONTROL = /[\u0000-\u001f\u007f]/
 const SPECIAL = /[%:{}*?[\]\\]/g
 
+/** SPECIAL without the global flag: a test that keeps no state between calls. */
+const HAS_SPECIAL = new RegExp(SPECIAL.source)
+
 function escapePart (part: string): string {
+  // most parts need no escaping: testing first spares the hot path a replace
+  if (!HAS_SPECIAL.test(part)) return part
   return part.replace(SPECIAL, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'))
 }
 

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions }
 import fp from 'fastify-plugin'
 import { checkOptions } from '../lib/options.js'
 import { TokenBucket } from '../lib/rate-limit/bucket.js'
-import { rateLimitHeader, rateLimitPolicyHeader, refusalError, refusalMessage, tooManyRequestsProblem } from '../lib/rate-limit/headers.js'
+import { rateLimitHeader, rateLimitPolicyHeader, refusalBody, refusalError, tooManyRequestsProblem } from '../lib/rate-limit/headers.js'
 import { ipIdentity, userIdentity } from '../lib/rate-limit/identity.js'
 import { tokenBucketStore, type LimitState, type TokenBucketLimiterStore } from '../lib/rate-limit/limiter-store.js'
 import type { FailPolicy } from '../lib/rate-limit/policy.js'
@@ -112,7 +112,7 @@ function refuse (reply: FastifyReply, state: LimitState): void {
     .header('x-ratelimit-reset', seconds)
     .header('retry-after', seconds)
     .type('application/json; charset=utf-8')
-    .send(`{"statusCode":429,"error":"Too Many Requests","message":${JSON.stringify(refusalMessage(state.decision.retryAfterMs))}}`)
+    .send(refusalBody(state.decision.retryAfterMs))
 }
 
 /**

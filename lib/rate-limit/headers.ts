@@ -61,6 +61,14 @@ export function refusalMessage (ttlMs: number): string {
 }
 
 /**
+ * The JSON body Fastify's default error handler makes of `refusalError(429, ttlMs)`
+ * (the message is plain ASCII, so it needs no escaping).
+ */
+export function refusalBody (ttlMs: number): string {
+  return '{"statusCode":429,"error":"Too Many Requests","message":"' + refusalMessage(ttlMs) + '"}'
+}
+
+/**
  * The error @fastify/rate-limit throws for a refusal. A refusal is expected,
  * not a bug: no stack trace is captured, which is most of what an Error costs,
  * and under abuse this is the hot path.
