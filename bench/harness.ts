@@ -25,6 +25,8 @@ export interface ScenarioRun {
   /** Each variant measures once and answers operations per second. */
   variants: Record<string, () => Promise<number>>
   close (): Promise<void>
+  /** Lines printed under the scenario's rows (e.g. latencies seen while measuring). */
+  notes?: () => string[]
 }
 
 export interface Scenario {
@@ -68,6 +70,9 @@ export interface HttpLoad {
 
 export interface HttpResult {
   rps: number
+  /** Latency percentiles in ms. */
+  p50: number
+  p99: number
   statuses: Record<string, number>
   errors: number
 }
@@ -92,7 +97,13 @@ export async function httpThroughput (load: HttpLoad): Promise<HttpResult> {
     ? Object.entries(statuses).filter(([code]) => code.startsWith('2')).reduce((a, [, n]) => a + n, 0)
     : statuses[String(load.expectStatus)] ?? 0
   const seconds = load.durationMs / 1000
-  return { rps: (load.expectStatus === undefined && wanted === 0 ? total : wanted) / seconds, statuses, errors: result.errors + result.timeouts }
+  return {
+    rps: (load.expectStatus === undefined && wanted === 0 ? total : wanted) / seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    statuses,
+    errors: result.errors + result.timeouts
+  }
 }
 
 export interface ChildServer {

@@ -24,6 +24,7 @@ const ctx: BenchContext = {
 
 const fmt = (n: number): string => n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2)
 const rows: string[] = []
+const allNotes: string[] = []
 let missed = 0
 console.log(`# cachekit bench — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${rounds} rounds × ${ctx.durationMs} ms, interleaved\n`)
 try {
@@ -58,11 +59,15 @@ try {
       rows.push(`| ${scenario.name} | ${isOurs ? `**${name}**` : name} | ${fmt(median(own))} ${scenario.unit} | ${shown} | ${verdict} |`)
     }
     console.log(rows.slice(-names.length).join('\n'))
+    const notes = run.notes?.() ?? []
+    for (const note of notes) console.log(note)
+    allNotes.push(...notes)
   }
 } finally {
   await redis.stop()
 }
 console.log('\n| scenario | variant | median | ours ÷ this: per-round median (ratio of medians) | target |\n| --- | --- | --- | --- | --- |\n' + rows.join('\n'))
+if (allNotes.length > 0) console.log('\n' + allNotes.map((note) => `- ${note}`).join('\n'))
 
 if (only === undefined || 'outage'.includes(only)) {
   const o = await measureOutage()

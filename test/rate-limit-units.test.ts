@@ -1,7 +1,7 @@
 import t from 'tap'
 import { KeyBuilder } from '../lib/keys.js'
 import { TokenBucket } from '../lib/rate-limit/bucket.js'
-import { rateLimitHeader, rateLimitPolicyHeader, tooManyRequestsProblem } from '../lib/rate-limit/headers.js'
+import { rateLimitHeader, rateLimitPolicyHeader, refusalBody, tooManyRequestsProblem } from '../lib/rate-limit/headers.js'
 import { foldIp, ipIdentity, userIdentity } from '../lib/rate-limit/identity.js'
 import { tokenBucketStore, type LimitState } from '../lib/rate-limit/limiter-store.js'
 import { MemoryStore } from '../lib/store/memory-store.js'
@@ -36,6 +36,16 @@ t.test('draft headers and problem details', async (t) => {
   t.same(tooManyRequestsProblem({ ...allowed, allowed: false, retryAfterMs: 1 }, '/x'), {
     type: 'about:blank', title: 'Too Many Requests', status: 429, detail: 'Rate limit of 10 exceeded; retry in 1 s.', instance: '/x', retryAfter: 1
   })
+})
+
+t.test('refusal bodies: the JSON of the default error handler, reused per number of seconds', async (t) => {
+  const json = (seconds: number): string => JSON.stringify({ statusCode: 429, error: 'Too Many Requests', message: `Rate limit exceeded, retry in ${seconds} s` })
+  t.equal(refusalBody(1500), json(2), 'seconds rounded up')
+  t.equal(refusalBody(1001), refusalBody(2000), 'the same text for the same second')
+  // more distinct waits than are kept: still right after the cache starts over
+  const wrong = Array.from({ length: 1100 }, (_, i) => i + 1).filter((s) => refusalBody(s * 1000) !== json(s))
+  t.same(wrong, [], 'every one of 1,100 distinct waits')
+  t.equal(refusalBody(1), json(1))
 })
 
 t.test('the store works when called with a plain window (no request to report to)', async (t) => {

@@ -12,6 +12,8 @@ import rateLimitPlugin from '../../plugins/rate-limit.js'
 //   flexible  rate-limiter-flexible's RateLimiterRedis, consumed in an onRequest hook
 //   raw-get   no limiter, the route does one ioredis GET
 //   none      no limiter, no Redis
+//   static-429  no limiter, no Redis: every request gets a fixed 429 shaped as a refusal
+//               (same headers, same body), to show what the response itself costs
 // RL_MAX / RL_WINDOW_MS set the limit (default: high enough that all is allowed).
 const mode = process.env.RL_MODE ?? 'ours'
 const max = Number(process.env.RL_MAX ?? 1e9)
@@ -36,6 +38,14 @@ if (mode === 'ours') {
     } catch {
       return await res.code(429).send({ statusCode: 429, error: 'Too Many Requests' })
     }
+  })
+}
+
+if (mode === 'static-429') {
+  const body = '{"statusCode":429,"error":"Too Many Requests","message":"Rate limit exceeded, retry in 3600 s"}'
+  app.addHook('onRequest', (_request, res, _done) => {
+    res.code(429).header('x-ratelimit-limit', 1).header('x-ratelimit-remaining', 0).header('x-ratelimit-reset', 3600)
+      .header('retry-after', 3600).type('application/json; charset=utf-8').send(body)
   })
 }
 

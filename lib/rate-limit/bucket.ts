@@ -134,7 +134,8 @@ export class TokenBucket {
   /** The refusal the deny cache still holds for `cost` tokens of `key`, if any: decided with no round trip. */
   remembered (key: string, policy: BucketPolicy, cost: number): Decision | undefined {
     const refusal = cost > 0 ? this.denyCache.refusal(key, cost) : undefined
-    return refusal === undefined ? undefined : { allowed: false, ...refusal, limit: policy.capacity, source: 'deny-cache' }
+    if (refusal === undefined) return undefined
+    return { allowed: false, remaining: refusal.remaining, retryAfterMs: refusal.retryAfterMs, resetMs: refusal.resetMs, limit: policy.capacity, source: 'deny-cache' }
   }
 
   #decision (reply: BucketReply, policy: BucketPolicy, source: Decision['source']): Decision {
