@@ -27,6 +27,8 @@ local n = #KEYS
 if #ARGV ~= 4 * n then
   return redis.error_reply('INVALID_ARGUMENT expected four arguments per key, got ' .. #ARGV .. ' for ' .. n)
 end
+-- every bucket is parsed and checked before any is decided: a bad one writes nothing at all
+local num = {}
 for i = 4, #ARGV, 4 do
   local capacity = tonumber(ARGV[i - 3])
   local interval = tonumber(ARGV[i - 2])
@@ -37,6 +39,8 @@ for i = 4, #ARGV, 4 do
   if cost > capacity then
     return redis.error_reply('INVALID_ARGUMENT cost ' .. ARGV[i - 1] .. ' exceeds the capacity ' .. ARGV[i - 3] .. ': it could never be paid')
   end
+  local j = #num
+  num[j + 1], num[j + 2], num[j + 3] = capacity, interval, cost
 end
 
 local time = redis.call('TIME')
@@ -45,9 +49,8 @@ local reply = {}
 
 for k = 1, n do
   local i = 4 * k
-  local capacity = tonumber(ARGV[i - 3])
-  local interval = tonumber(ARGV[i - 2])
-  local cost = tonumber(ARGV[i - 1])
+  local j = 3 * (k - 1)
+  local capacity, interval, cost = num[j + 1], num[j + 2], num[j + 3]
   local fullAt = tonumber(redis.call('GET', KEYS[k])) or now
   if fullAt < now then fullAt = now end
 

@@ -4,6 +4,7 @@ import { AUTHZ_SCRIPTS } from '../lib/authz/scripts.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { CacheMetrics } from '../lib/metrics.js'
 import type { Store } from '../lib/store/store.js'
+import { commandCalls } from './helpers/commandstats.js'
 import { startRedis } from './helpers/redis-server.js'
 import { redisStore } from './helpers/stores.js'
 
@@ -16,17 +17,6 @@ const admin = redis.client()
 
 async function waitUntilUp (store: Store): Promise<void> {
   for (let i = 0; i < 100 && !(await store.ping()).ok; i++) await new Promise((resolve) => setTimeout(resolve, 50))
-}
-
-/** Every call since CONFIG RESETSTAT, by command, from INFO commandstats. */
-async function commandCalls (): Promise<Record<string, number>> {
-  const info = await admin.info('commandstats')
-  const calls: Record<string, number> = {}
-  for (const [, name, n] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) calls[name as string] = Number(n)
-  // the measuring commands themselves
-  delete calls.info
-  delete calls['config|resetstat']
-  return calls
 }
 
 function grantsDecider (grants: Set<string>): Decider & { calls: number } {
@@ -56,7 +46,7 @@ t.test('invalidateSubject sends the same commands with 10 and with 10,000 cached
     t.equal(await admin.dbsize(), decisions + 2, `${decisions} decisions cached (plus two generations)`)
     await admin.config('RESETSTAT')
     t.same(await cache.invalidateSubject('ann'), { ok: true, value: true })
-    return await commandCalls()
+    return await commandCalls(admin)
   }
 
   const few = await measure(10)
@@ -77,7 +67,7 @@ t.test('invalidateAll sends one command per shard, however many decisions', asyn
   await Promise.all(Array.from({ length: 2000 }, (_, i) => cache.check(`user${i % 50}`, `doc${i}`, 'read')))
   await admin.config('RESETSTAT')
   t.same(await cache.invalidateAll(), { ok: true, value: true })
-  const calls = await commandCalls()
+  const calls = await commandCalls(admin)
   t.same(calls, { set: 4 })
 })
 
@@ -89,7 +79,7 @@ t.test('a hit is one round trip: one EVALSHA', async (t) => {
   await cache.check('ann', 'doc', 'read')
   await admin.config('RESETSTAT')
   t.equal(await cache.check('ann', 'doc', 'read'), true)
-  const calls = await commandCalls()
+  const calls = await commandCalls(admin)
   t.same(calls, { evalsha: 1, get: 3 }, 'one EVALSHA (the three GETs run inside it)')
 })
 

@@ -4,6 +4,7 @@ import { codeChallengeOf } from '../lib/oauth/pkce.js'
 import { randomToken } from '../lib/oauth/random-token.js'
 import { OAuthStateStore, type OAuthStateStoreOptions } from '../lib/oauth/state-store.js'
 import type { Store } from '../lib/store/store.js'
+import { commandCalls } from './helpers/commandstats.js'
 import { startRedis, type TestRedis } from './helpers/redis-server.js'
 import { bothStores, memoryStore, redisStore } from './helpers/stores.js'
 
@@ -30,14 +31,9 @@ function counting (store: Store): { store: Store, calls: string[] } {
 }
 
 let probe: ReturnType<TestRedis['client']> | undefined
-/** Commands the private Redis has served so far (INFO commandstats), minus the INFO calls themselves. */
+/** Commands the private Redis has served so far, all commands together. */
 async function commandsServed (r: TestRedis): Promise<number> {
-  const info = await (probe ??= r.client()).info('commandstats')
-  let total = 0
-  for (const [, name, calls] of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    if (name !== 'info') total += Number(calls)
-  }
-  return total
+  return Object.values(await commandCalls(probe ??= r.client())).reduce((a, b) => a + b, 0)
 }
 
 const MALFORMED: unknown[] = [

@@ -7,6 +7,7 @@ import { tokenBucketScript } from '../lib/rate-limit/token-bucket.js'
 import type { Result } from '../lib/result.js'
 import { RedisStore } from '../lib/store/redis-store.js'
 import type { Store } from '../lib/store/store.js'
+import { commandCalls } from './helpers/commandstats.js'
 import { startRedis } from './helpers/redis-server.js'
 import { memoryStore, redisStore } from './helpers/stores.js'
 
@@ -19,8 +20,7 @@ const HOUR_PER_TOKEN = 3_600_000_000
 
 /** EVALSHA calls since CONFIG RESETSTAT. */
 async function evalshaCalls (): Promise<number> {
-  const info = await admin.info('commandstats')
-  return Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(info)?.[1] ?? 0)
+  return (await commandCalls(admin)).evalsha ?? 0
 }
 
 async function resetStats (): Promise<void> {

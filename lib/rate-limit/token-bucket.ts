@@ -41,7 +41,8 @@ function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: rea
   if (args.length !== 4 * keys.length) {
     throw new Error(`INVALID_ARGUMENT expected four arguments per key, got ${args.length} for ${keys.length}`)
   }
-  // every bucket is checked before any is decided: a bad one writes nothing at all
+  // every bucket is parsed and checked before any is decided: a bad one writes nothing at all
+  const num: number[] = []
   for (let i = 0; i < args.length; i += 4) {
     const capacity = luaNumber(args[i])
     const interval = luaNumber(args[i + 1])
@@ -52,15 +53,15 @@ function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: rea
     if (cost > capacity) {
       throw new Error(`INVALID_ARGUMENT cost ${args[i + 2] as string} exceeds the capacity ${args[i] as string}: it could never be paid`)
     }
+    num.push(capacity, interval, cost)
   }
 
   const now = ctx.nowMs() * 1000
   const reply: number[] = []
   keys.forEach((key, k) => {
-    const i = 4 * k
-    const capacity = luaNumber(args[i])
-    const interval = luaNumber(args[i + 1])
-    const cost = luaNumber(args[i + 2])
+    const capacity = num[3 * k] as number
+    const interval = num[3 * k + 1] as number
+    const cost = num[3 * k + 2] as number
     const stored = luaNumber(ctx.get(key) ?? undefined)
     const fullAt = Number.isNaN(stored) || stored < now ? now : stored
 
@@ -70,7 +71,7 @@ function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: rea
     let retryAfterMs = 0
     if (allowed) {
       debt = after - now
-      if (cost > 0 && args[i + 3] !== '1') ctx.set(key, String(after), Math.ceil(debt / 1000))
+      if (cost > 0 && args[4 * k + 3] !== '1') ctx.set(key, String(after), Math.ceil(debt / 1000))
     } else {
       retryAfterMs = Math.ceil((after - now - capacity * interval) / 1000)
     }
