@@ -1,4 +1,4 @@
-import { buildApp } from '../app.js'
+import { buildApp } from '../demo/app.js'
 import { startRedis } from '../test/helpers/redis-server.js'
 
 /**

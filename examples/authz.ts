@@ -2,7 +2,8 @@
 //      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts authz
 import { newEnforcer } from 'casbin'
 import Fastify from 'fastify'
-import { authzPlugin, cachePlugin, DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../index.js'
+import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../demo/authz-policy.js'
+import { authzPlugin, cachePlugin } from '../index.js'
 
 export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<string, unknown>> {
   const app = Fastify()

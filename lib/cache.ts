@@ -2,6 +2,7 @@ import { RESERVED_NAMESPACES, type KeyBuilder } from './keys.js'
 import { ThrottledWarning, type Logger } from './log-throttle.js'
 import { CacheMetrics } from './metrics.js'
 import { fail, type Failure, type Result } from './result.js'
+import { entriesOf, type Entries } from './store/entries.js'
 import type { SetOptions, Store, StoreKind } from './store/store.js'
 
 /**
@@ -168,10 +169,13 @@ export class Cache {
     return values
   }
 
-  async setMany (entries: Iterable<readonly [string, string]>, options?: SetOptions): Promise<Result<true>> {
+  /** Writes every pair: `{ a: '1' }`, a Map, or an iterable of `[key, value]` pairs. */
+  async setMany (entries: Entries, options?: SetOptions): Promise<Result<true>> {
+    const pairs = entriesOf(entries)
+    if (!pairs.ok) return pairs
     const full: Array<[string, string]> = []
     let first = ''
-    for (const [key, value] of entries) {
+    for (const [key, value] of pairs.value) {
       const k = this.#full(key)
       if (k === null) return this.#refused(key)
       if (full.length === 0) first = key
@@ -186,6 +190,7 @@ export class Cache {
    * into a plugin's keys.
    */
   async deletePattern (glob: string): Promise<Result<number>> {
+    if (typeof glob !== 'string') return fail('INVALID_ARGUMENT', `pattern must be a string, got ${typeof glob}`)
     if (/[*?[\\]/.test(glob.slice(0, glob.indexOf(':') >>> 0))) {
       return fail('INVALID_ARGUMENT', `pattern "${glob}" must start with a literal namespace, such as "users:*"`)
     }

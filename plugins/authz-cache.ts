@@ -7,6 +7,11 @@ import { casbinDeciders, CasbinPolicy, DEFAULT_ROLE_PREFIX, type CasbinEnforcer 
 import { checkOptions } from '../lib/options.js'
 import type { Result } from '../lib/result.js'
 
+// This file is the `fastify-cachekit/authz-cache` entry point: the plugin and what its users need.
+export * from '../lib/public/common.js'
+export { AuthzCache, DEFAULT_ALLOW_TTL, DEFAULT_DENY_TTL, MAX_DECISION_TTL, type AuthzCacheOptions, type Decider, type RoleDecider } from '../lib/authz/authz-cache.js'
+export { casbinDeciders, CasbinPolicy, DEFAULT_ROLE_PREFIX, type CasbinDeciders, type CasbinEnforcer, type CasbinOptions } from '../lib/authz/casbin.js'
+
 /** Reads the acting subject from a request; undefined when nobody is authenticated. */
 export type SubjectGetter = (request: FastifyRequest) => string | undefined
 

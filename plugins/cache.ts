@@ -13,6 +13,13 @@ import { RedisStore, type RedisClient } from '../lib/store/redis-store.js'
 import type { Store } from '../lib/store/store.js'
 import metricsPlugin from './metrics.js'
 
+// This file is the `fastify-cachekit/cache` entry point: the plugin and what its users need.
+export * from '../lib/public/common.js'
+export { Cache, type CacheHealth, type CacheOptions } from '../lib/cache.js'
+export { MemoryStore, type MemoryStoreOptions } from '../lib/store/memory-store.js'
+export { RedisStore, DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient, type RedisStoreOptions } from '../lib/store/redis-store.js'
+export { createRedisClient, redisClientOptions, type RedisClientOptions } from '../lib/store/redis-client.js'
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** The result-typed cache adapter; `cache.store` and `cache.keys` serve the other cachekit plugins. */
@@ -22,7 +29,7 @@ declare module 'fastify' {
 
 export const CachePluginOptionsSchema = Type.Object({
   store: Type.Optional(Type.Union([Type.Literal('redis'), Type.Literal('memory')], { description: 'default: redis when a Redis is given, else memory' })),
-  redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://.+', description: 'Redis to connect to (the plugin owns and closes that client)' })),
+  redisUrl: Type.Optional(Type.String({ pattern: '^(|rediss?://.+)$', description: 'Redis to connect to (the plugin owns and closes that client); empty means none, as if unset' })),
   prefix: Type.Optional(Type.String({ default: 'cachekit', pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
   hashSecret: Type.Optional(Type.String({ description: 'secret for hashing personal key parts' })),
   commandTimeoutMs: Type.Optional(Type.Integer({ default: 250, minimum: 1, maximum: 60_000 })),
@@ -106,6 +113,8 @@ async function connectRedis (fastify: FastifyInstance, opts: Resolved, given: Re
 export default fp<CachePluginOptions>(async function cachekitCache (fastify, options) {
   const { client, ...rest } = options
   const opts = checkOptions(CachePluginOptionsSchema, rest, 'cachekit-cache') as Resolved
+  // `redisUrl: process.env.REDIS_URL` with the variable set but empty means no Redis, like unset
+  if (opts.redisUrl === '') delete opts.redisUrl
   const kind = opts.store ?? (client !== undefined || opts.redisUrl !== undefined || fastify.hasDecorator('redis') ? 'redis' : 'memory')
   if (kind === 'redis' && client === undefined && opts.redisUrl === undefined && !fastify.hasDecorator('redis')) {
     throw new TypeError('cachekit-cache: store "redis" needs redisUrl, client, or @fastify/redis registered first')

@@ -10,6 +10,14 @@ import { tokenBucketStore, type LimitState, type TokenBucketLimiterStore } from 
 import type { FailPolicy } from '../lib/rate-limit/policy.js'
 import { tokenBucketScript } from '../lib/rate-limit/token-bucket.js'
 
+// This file is the `fastify-cachekit/rate-limit` entry point: the plugin and what its users need.
+export * from '../lib/public/common.js'
+export { TokenBucket, type TokenBucketOptions } from '../lib/rate-limit/bucket.js'
+export type { CapacityPolicy, FailPolicy, RatePolicy, WindowPolicy } from '../lib/rate-limit/policy.js'
+export type { Decision, DecisionSource } from '../lib/rate-limit/token-bucket.js'
+export { RateLimitStoreError, type LimitState } from '../lib/rate-limit/limiter-store.js'
+export { foldIp, ipIdentity, userIdentity, type IdentifiedRequest } from '../lib/rate-limit/identity.js'
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** The token bucket over the shared store: `take`, `peek`, `reset`. */

@@ -3,6 +3,12 @@ import fp from 'fastify-plugin'
 import { checkOptions } from '../lib/options.js'
 import { DEFAULT_SESSION_TTL, SessionCache } from '../lib/session/session-cache.js'
 
+// This file is the `fastify-cachekit/session-cache` entry point: the plugin and what its users need.
+export * from '../lib/public/common.js'
+export { SessionCache, DEFAULT_SESSION_TTL, type NewSession, type SessionCacheOptions, type SessionSetOptions, type SetOutcome } from '../lib/session/session-cache.js'
+export { SessionSchema, SessionJsonSchema, SessionDetails, type Session } from '../lib/session/schema.js'
+export { parseEncryptionKeys, type EncryptionKey } from '../lib/session/crypto.js'
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** Write-through session cache with a per-user index and revocation that holds. */

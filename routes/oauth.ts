@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import type { OAuthProviderRegistry } from '../lib/oauth/providers.js'
+import type { OAuthProviderRegistry } from '../demo/oauth-providers.js'
 import type { CacheError } from '../lib/result.js'
 
 export interface OAuthRoutesOptions {

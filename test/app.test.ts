@@ -2,7 +2,7 @@ import fastifyRedis from '@fastify/redis'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { buildApp } from '../app.js'
+import { buildApp } from '../demo/app.js'
 import cachePlugin from '../plugins/cache.js'
 import { startRedis } from './helpers/redis-server.js'
 

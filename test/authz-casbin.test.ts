@@ -1,6 +1,6 @@
 import { newEnforcer, type Adapter } from 'casbin'
 import t from 'tap'
-import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../lib/authz/demo-policy.js'
+import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../demo/authz-policy.js'
 import { AuthzCache } from '../lib/authz/authz-cache.js'
 import { casbinDeciders, CasbinPolicy } from '../lib/authz/casbin.js'
 import { KeyBuilder } from '../lib/keys.js'

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import t from 'tap'
-import { buildApp } from '../app.js'
+import { buildApp } from '../demo/app.js'
 import cachePlugin from '../plugins/cache.js'
 import rateLimitPlugin, { type TokenBucketPluginOptions } from '../plugins/rate-limit.js'
 import { startRedis, type TestRedis } from './helpers/redis-server.js'

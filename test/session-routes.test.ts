@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import t from 'tap'
-import { buildApp } from '../app.js'
+import { buildApp } from '../demo/app.js'
 import cachePlugin from '../plugins/cache.js'
 import sessionCachePlugin from '../plugins/session-cache.js'
 import { startRedis } from './helpers/redis-server.js'

@@ -1,5 +1,5 @@
 import { newEnforcer } from 'casbin'
-import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../../lib/authz/demo-policy.js'
+import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../../demo/authz-policy.js'
 import { AuthzCache } from '../../lib/authz/authz-cache.js'
 import { casbinDeciders } from '../../lib/authz/casbin.js'
 import { AUTHZ_SCRIPTS } from '../../lib/authz/scripts.js'

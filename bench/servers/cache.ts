@@ -1,4 +1,4 @@
-import { buildApp } from '../../app.js'
+import { buildApp } from '../../demo/app.js'
 
 // Two routes on one demo app, one Redis connection: one cache.get per request
 // against one raw ioredis GET of the same value.

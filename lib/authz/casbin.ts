@@ -1,4 +1,3 @@
-import type { Enforcer } from 'casbin'
 import { fail, ok, type Result } from '../result.js'
 import type { AuthzCache, Decider, RoleDecider } from './authz-cache.js'
 
@@ -13,9 +12,20 @@ import type { AuthzCache, Decider, RoleDecider } from './authz-cache.js'
  * `admin` would be an admin.
  */
 
-/** The slice of a casbin Enforcer the adapter uses. */
-export type CasbinEnforcer = Pick<Enforcer,
-  'enforce' | 'getImplicitRolesForUser' | 'addRoleForUser' | 'deleteRoleForUser' | 'addPolicy' | 'removePolicy' | 'loadPolicy'>
+/**
+ * The slice of a casbin Enforcer the adapter uses, written out rather than
+ * imported, so that these types compile for users who never install casbin.
+ * A casbin `Enforcer` (or `SyncedEnforcer`, `CachedEnforcer`) fits it.
+ */
+export interface CasbinEnforcer {
+  enforce (...request: unknown[]): Promise<boolean>
+  getImplicitRolesForUser (name: string, ...domain: string[]): Promise<string[]>
+  addRoleForUser (user: string, role: string, domain?: string): Promise<boolean>
+  deleteRoleForUser (user: string, role: string, domain?: string): Promise<boolean>
+  addPolicy (...params: string[]): Promise<boolean>
+  removePolicy (...params: string[]): Promise<boolean>
+  loadPolicy (): Promise<void>
+}
 
 export const DEFAULT_ROLE_PREFIX = 'role:'
 

@@ -1,5 +1,6 @@
 import { fail, ok, type Failure, type Result } from '../result.js'
 import type { Script, ScriptArg } from '../scripts.js'
+import { entriesOf, type Entries } from './entries.js'
 import type { DeletePatternOptions, SetOptions, Store, StoreHealth, StoreKind } from './store.js'
 
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
@@ -138,8 +139,10 @@ export abstract class BaseStore implements Store {
     return await this.rawGetMany(keys)
   }
 
-  async setMany (entries: Iterable<readonly [string, string]>, options?: SetOptions): Promise<Result<true>> {
-    const list = [...entries]
+  async setMany (entries: Entries, options?: SetOptions): Promise<Result<true>> {
+    const pairs = entriesOf(entries)
+    if (!pairs.ok) return pairs
+    const list = pairs.value
     let ttlMs: number | undefined
     for (const [key, value] of list) {
       const checked = this.#checkWrite(key, value, options)

@@ -1,5 +1,6 @@
 import type { Result } from '../result.js'
 import type { Script, ScriptArg } from '../scripts.js'
+import type { Entries } from './entries.js'
 
 /** TTLs are seconds; fractions are kept to the millisecond. */
 export interface SetOptions { ttl?: number }
@@ -45,7 +46,8 @@ export interface Store {
   decrement (key: string, by?: number): Promise<Result<number>>
   /** Values in the order of `keys`, `null` for each miss. */
   getMany (keys: readonly string[]): Promise<Result<Array<string | null>>>
-  setMany (entries: Iterable<readonly [string, string]>, options?: SetOptions): Promise<Result<true>>
+  /** Writes every pair; `entries` is a plain object, a Map or an iterable of `[key, value]` pairs. */
+  setMany (entries: Entries, options?: SetOptions): Promise<Result<true>>
   /**
    * Deletes every key matching a SCAN glob, except those `keep` spares;
    * answers how many were deleted.

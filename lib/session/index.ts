@@ -1,5 +1,0 @@
-export { SessionCache, DEFAULT_SESSION_TTL, SESSION_NAMESPACE, type NewSession, type SessionCacheOptions, type SessionSetOptions, type SetOutcome } from './session-cache.js'
-export { SessionSchema, SessionJsonSchema, StoredSessionSchema, STORED_FIELDS, STORED_FORMAT, SessionDetails, SESSION_ID_PATTERN, type Session, type StoredSession } from './schema.js'
-export { SessionCodec } from './codec.js'
-export { SessionCipher, parseEncryptionKeys, type EncryptionKey } from './crypto.js'
-export { sessionScripts } from './scripts.js'

@@ -1,6 +1,0 @@
-export type { SetOptions, Store, StoreHealth, StoreKind } from './store.js'
-export { BaseStore, DEFAULT_MAX_VALUE_BYTES, ttlToMs, type BaseStoreOptions } from './base-store.js'
-export { MemoryStore, type MemoryStoreOptions } from './memory-store.js'
-export { MemoryData } from './memory-data.js'
-export { RedisStore, DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient, type RedisStoreOptions } from './redis-store.js'
-export { createRedisClient, redisClientOptions, type RedisClientOptions } from './redis-client.js'
