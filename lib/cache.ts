@@ -1,6 +1,7 @@
-import { RESERVED_NAMESPACES, type KeyBuilder } from './keys.js'
+import type { KeyBuilder } from './keys.js'
 import { ThrottledWarning, type Logger } from './log-throttle.js'
 import { CacheMetrics } from './metrics.js'
+import { DEFAULT_NAMESPACE, RESERVED_NAMESPACES } from './namespaces.js'
 import { fail, type Failure, type Result } from './result.js'
 import { entriesOf, type Entries } from './store/entries.js'
 import type { SetOptions, Store, StoreKind } from './store/store.js'
@@ -62,7 +63,7 @@ export class Cache {
   /** The namespace a relative key is counted under. */
   namespaceOf (key: string): string {
     const end = key.indexOf(':')
-    return end <= 0 ? 'default' : key.slice(0, end)
+    return end <= 0 ? DEFAULT_NAMESPACE : key.slice(0, end)
   }
 
   #failed (key: string, failure: Failure): Failure {

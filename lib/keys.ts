@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { DEFAULT_NAMESPACE } from './namespaces.js'
 import { fail, ok, type Failure, type Result } from './result.js'
 
 /**
@@ -28,12 +29,6 @@ export interface KeyBuilderOptions {
 
 export const DEFAULT_PREFIX = 'cachekit'
 
-/**
- * Namespaces the cachekit plugins own. The cache adapter will not read, write
- * or delete keys in them: a `cache.clear()` or `deletePattern('*')` must never
- * wipe session tombstones (undoing revocations) or live OAuth states.
- */
-export const RESERVED_NAMESPACES: ReadonlySet<string> = new Set(['sess', 'sess-idx', 'sess-rev', 'authz', 'oauth', 'ratelimit'])
 export const DEFAULT_HASH_SECRET = 'cachekit-default-hash-secret'
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/
 // eslint-disable-next-line no-control-regex
@@ -117,7 +112,7 @@ export class KeyBuilder {
   namespaceOf (fullKey: string): string {
     const start = this.prefix.length + 1
     const end = fullKey.indexOf(':', start)
-    return end === -1 ? 'default' : fullKey.slice(start, end)
+    return end === -1 ? DEFAULT_NAMESPACE : fullKey.slice(start, end)
   }
 
   /**

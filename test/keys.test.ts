@@ -72,12 +72,25 @@ t.test('a bad prefix is refused at construction', async (t) => {
   t.throws(() => new KeyBuilder({ prefix: '' }), /prefix/)
 })
 
-t.test('every plugin namespace is reserved from the cache adapter', async (t) => {
-  const { RESERVED_NAMESPACES } = await import('../lib/keys.js')
-  const { AUTHZ_NAMESPACE } = await import('../lib/authz/authz-cache.js')
-  const { NAMESPACE: OAUTH_NAMESPACE } = await import('../lib/oauth/state-store.js')
-  const { RATE_LIMIT_NAMESPACE } = await import('../lib/rate-limit/bucket.js')
-  for (const ns of [AUTHZ_NAMESPACE, OAUTH_NAMESPACE, RATE_LIMIT_NAMESPACE, 'sess', 'sess-idx', 'sess-rev']) {
-    t.ok(RESERVED_NAMESPACES.has(ns), `${ns} is reserved`)
+t.test('every key a plugin builds is in a namespace reserved from the cache adapter', async (t) => {
+  const { RESERVED_NAMESPACES } = await import('../lib/namespaces.js')
+  const { MemoryStore } = await import('../lib/store/memory-store.js')
+  const { SessionCache } = await import('../lib/session/session-cache.js')
+  const { AuthzCache } = await import('../lib/authz/authz-cache.js')
+  const { OAuthStateStore } = await import('../lib/oauth/state-store.js')
+  const { TokenBucket } = await import('../lib/rate-limit/bucket.js')
+  const store = new MemoryStore({ prefix: 'app' })
+  const sessions = new SessionCache({ store, keys })
+  const id = sessions.newId('ann')
+  const built = [
+    id.ok ? sessions.keyOf(id.value) : id,
+    sessions.indexKeyOf('ann'),
+    new AuthzCache({ store, keys, decider: async () => true }).decisionKey('ann', 'doc', 'read'),
+    new OAuthStateStore({ store, keys }).keyFor('a'.repeat(43)),
+    new TokenBucket({ store, keys }).keyFor('login')
+  ]
+  for (const key of built) {
+    const namespace = key.ok ? keys.namespaceOf(key.value) : key.error.message
+    t.ok(RESERVED_NAMESPACES.has(namespace), `${namespace} is reserved`)
   }
 })

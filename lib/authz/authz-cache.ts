@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { KeyBuilder, KeyPart } from '../keys.js'
 import { ThrottledWarning, type Logger } from '../log-throttle.js'
 import { CacheMetrics } from '../metrics.js'
+import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { ok, type Failure, type Result, type Success } from '../result.js'
 import type { Store } from '../store/store.js'
 import { authzRead, authzWrite, type ReadReply } from './scripts.js'
@@ -26,7 +27,6 @@ export type Decider = (subject: string, resource: string, action: string) => Pro
 /** Answers whether `subject` holds `role`. */
 export type RoleDecider = (subject: string, role: string) => Promise<boolean>
 
-export const AUTHZ_NAMESPACE = 'authz'
 export const DEFAULT_ALLOW_TTL = 300
 export const DEFAULT_DENY_TTL = 60
 export const MAX_DECISION_TTL = 3600
@@ -105,7 +105,7 @@ export class AuthzCache {
     this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
     this.#tags = Array.from({ length: this.shards }, (_, i) => `authz-${i}`)
     this.#globalKeys = this.#tags.map((tag) => {
-      const key = this.#keys.tagged(AUTHZ_NAMESPACE, tag, 'g')
+      const key = this.#keys.tagged(KEY_NAMESPACES.authz, tag, 'g')
       if (!key.ok) throw new TypeError(`AuthzCache: the key builder rejects the authz keys: ${key.error.message}`)
       return key.value
     })
@@ -152,7 +152,7 @@ export class AuthzCache {
    */
   #invalidationFailed (failure: Failure): Failure {
     this.#failedInvalidations++
-    this.metrics.error(AUTHZ_NAMESPACE)
+    this.metrics.error(METRICS_NAMESPACES.authz)
     this.#warning.warn('authz:invalidate', { code: failure.error.code }, `authz invalidation failed: ${failure.error.message}`)
     return failure
   }
@@ -169,9 +169,9 @@ export class AuthzCache {
     const shard = this.shards === 1 ? 0 : Buffer.from(who.value, 'base64url').readUInt32BE(0) % this.shards
     const tag = this.#tags[shard] as string
     // shard tag, 's' and a base64url hash: parts the builder never refuses
-    const subjectKey = (this.#keys.tagged(AUTHZ_NAMESPACE, tag, 's', who.value) as Success<string>).value
+    const subjectKey = (this.#keys.tagged(KEY_NAMESPACES.authz, tag, 's', who.value) as Success<string>).value
     if (parts.length === 0) return ok({ global: this.#globalKeys[shard] as string, subject: subjectKey, decision: subjectKey })
-    const decision = this.#keys.tagged(AUTHZ_NAMESPACE, tag, parts[0] as string, who.value, ...parts.slice(1))
+    const decision = this.#keys.tagged(KEY_NAMESPACES.authz, tag, parts[0] as string, who.value, ...parts.slice(1))
     if (!decision.ok) return decision
     return ok({ global: this.#globalKeys[shard] as string, subject: subjectKey, decision: decision.value })
   }
@@ -184,22 +184,22 @@ export class AuthzCache {
       return false
     }
     if (await this.#owesInvalidation()) {
-      this.metrics.degraded(AUTHZ_NAMESPACE)
+      this.metrics.degraded(METRICS_NAMESPACES.authz)
       return (await this.#ask(ask)) === true
     }
     const { global, subject: subjectKey, decision } = keys.value
     const read = await this.#store.runScript(authzRead, [global, subjectKey, decision], [])
     if (!read.ok) {
-      this.metrics.error(AUTHZ_NAMESPACE)
-      this.metrics.degraded(AUTHZ_NAMESPACE)
+      this.metrics.error(METRICS_NAMESPACES.authz)
+      this.metrics.degraded(METRICS_NAMESPACES.authz)
       this.#warning.warn('authz:read', { code: read.error.code }, `authz cache unavailable, asking the decider: ${read.error.message}`)
       return (await this.#ask(ask)) === true
     }
     if (read.value.hit) {
-      this.metrics.hit(AUTHZ_NAMESPACE)
+      this.metrics.hit(METRICS_NAMESPACES.authz)
       return read.value.allowed
     }
-    this.metrics.miss(AUTHZ_NAMESPACE)
+    this.metrics.miss(METRICS_NAMESPACES.authz)
     const started = Date.now()
     const allowed = await this.#ask(ask)
     if (allowed === null) return false
@@ -231,7 +231,7 @@ export class AuthzCache {
       this.#genTtlMs
     ])
     if (!written.ok) {
-      this.metrics.error(AUTHZ_NAMESPACE)
+      this.metrics.error(METRICS_NAMESPACES.authz)
       this.#warning.warn('authz:write', { code: written.error.code }, `authz decision not cached: ${written.error.message}`)
     }
   }

@@ -3,6 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { personal, type KeyBuilder } from '../keys.js'
 import { ThrottledWarning, type Logger } from '../log-throttle.js'
 import { CacheMetrics } from '../metrics.js'
+import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { attempt, fail, ok, type Failure, type Result } from '../result.js'
 import type { Store } from '../store/store.js'
 import { codeChallengeOf, createCodeVerifier } from './pkce.js'
@@ -23,7 +24,6 @@ import { oauth2StateFunctions, type OAuth2StateFunctions, type OAuth2StateOption
  *   nothing they could take to a callback.
  */
 
-export const NAMESPACE = 'oauth'
 export const DEFAULT_STATE_TTL_SECONDS = 600
 export const MAX_STATE_TTL_SECONDS = 3600
 
@@ -137,7 +137,7 @@ export class OAuthStateStore {
 
   /** The store key of a state: `<prefix>:oauth:state:<HMAC of the state>`. */
   keyFor (state: string): Result<string> {
-    return this.keys.key(NAMESPACE, 'state', personal(state))
+    return this.keys.key(KEY_NAMESPACES.oauth, 'state', personal(state))
   }
 
   /** Issues a new state bound to `input`. Fails (never hands out a state) when it cannot be stored. */
@@ -190,7 +190,7 @@ export class OAuthStateStore {
       this.#warning.warn('oauth:mismatch', { otherUser, otherProvider }, 'OAuth state presented for another user or provider: refused and burned')
       return this.#refused()
     }
-    this.metrics.hit(NAMESPACE)
+    this.metrics.hit(METRICS_NAMESPACES.oauth)
     return ok(data)
   }
 
@@ -204,12 +204,12 @@ export class OAuthStateStore {
   }
 
   #refused (): Result<null> {
-    this.metrics.miss(NAMESPACE)
+    this.metrics.miss(METRICS_NAMESPACES.oauth)
     return ok(null)
   }
 
   #failed (failure: Failure): Failure {
-    this.metrics.error(NAMESPACE)
+    this.metrics.error(METRICS_NAMESPACES.oauth)
     return this.#warning.outage('oauth', failure, 'OAuth state store unavailable, refusing')
   }
 }

@@ -1,6 +1,7 @@
 import type { KeyBuilder, KeyPart } from '../keys.js'
 import { ThrottledWarning, type Logger } from '../log-throttle.js'
 import type { CacheMetrics } from '../metrics.js'
+import { degradedRateLimitNamespace, KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { ok, type Result } from '../result.js'
 import { MemoryData } from '../store/memory-data.js'
 import type { Store } from '../store/store.js'
@@ -14,8 +15,6 @@ import { tokenBucketScript, type BucketReply, type Decision } from './token-buck
  * over the shared store, with the fail policy applied when the store fails,
  * the deny cache in front, and an in-process bucket for the `local` policy.
  */
-
-export const RATE_LIMIT_NAMESPACE = 'ratelimit'
 
 export interface TokenBucketOptions {
   store: Store
@@ -62,7 +61,7 @@ export class TokenBucket {
 
   /** The store key of a bucket named `name` (one part, or several). */
   keyFor (name: string | readonly KeyPart[]): Result<string> {
-    return typeof name === 'string' ? this.keys.key(RATE_LIMIT_NAMESPACE, name) : this.keys.key(RATE_LIMIT_NAMESPACE, ...name)
+    return typeof name === 'string' ? this.keys.key(KEY_NAMESPACES.rateLimit, name) : this.keys.key(KEY_NAMESPACES.rateLimit, ...name)
   }
 
   /** Takes `cost` tokens from the bucket `name`, or refuses. */
@@ -117,9 +116,9 @@ export class TokenBucket {
       if (reply.error.code === 'INVALID_ARGUMENT') return reply
       const failPolicy = policy.onStoreError ?? this.onStoreError
       this.degraded[failPolicy]++
-      this.#metrics?.error(RATE_LIMIT_NAMESPACE)
-      this.#metrics?.degraded(`${RATE_LIMIT_NAMESPACE}.${failPolicy}`)
-      this.#warning.warn(`${RATE_LIMIT_NAMESPACE}:${failPolicy}`, { err: reply.error.message, code: reply.error.code, failPolicy },
+      this.#metrics?.error(METRICS_NAMESPACES.rateLimit)
+      this.#metrics?.degraded(degradedRateLimitNamespace(failPolicy))
+      this.#warning.warn(`${METRICS_NAMESPACES.rateLimit}:${failPolicy}`, { err: reply.error.message, code: reply.error.code, failPolicy },
         `rate limiter store failed: deciding with fail policy "${failPolicy}"`)
       if (failPolicy === 'closed') return reply
       if (failPolicy === 'open') {

@@ -1,6 +1,7 @@
 import { personal } from '../keys.js'
 import type { CacheError, Result } from '../result.js'
-import { RATE_LIMIT_NAMESPACE, type TokenBucket } from './bucket.js'
+import { KEY_NAMESPACES } from '../namespaces.js'
+import type { TokenBucket } from './bucket.js'
 import { checkCost, windowPolicy, type BucketPolicy, type FailPolicy } from './policy.js'
 import type { Decision } from './token-bucket.js'
 
@@ -145,7 +146,7 @@ export class TokenBucketLimiterStore {
     this.cost = params.cost ?? shared.defaults.cost
     this.onStoreError = params.onStoreError ?? shared.defaults.onStoreError
     // a bad bucket name is found here, at registration, like a bad static policy
-    const scopeKey = shared.bucket.keys.key(RATE_LIMIT_NAMESPACE, scope)
+    const scopeKey = shared.bucket.keys.key(KEY_NAMESPACES.rateLimit, scope)
     if (!scopeKey.ok) throw new TypeError(`rate limit bucket ${JSON.stringify(scope)}: ${scopeKey.error.message}`)
     this.#scopeKey = scopeKey.value
     const windowMs = shared.tickets.install(params)

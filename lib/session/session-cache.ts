@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { KeyBuilder } from '../keys.js'
 import { ThrottledWarning, type Logger } from '../log-throttle.js'
 import { CacheMetrics } from '../metrics.js'
+import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { fail, ok, type Failure, type Result, type Success } from '../result.js'
 import { sha1 } from '../scripts.js'
 import { ttlToMs } from '../store/base-store.js'
@@ -53,7 +54,6 @@ export interface SessionSetOptions {
 /** What `create` needs: the user, plus any client details known at login. */
 export type NewSession = Pick<Session, 'userId'> & Partial<Omit<Session, 'id' | 'userId' | 'createdAt' | 'lastActivityAt'>>
 
-export const SESSION_NAMESPACE = 'sessions'
 export const DEFAULT_SESSION_TTL = 30 * 24 * 60 * 60
 const SESSION_ID = new RegExp(SESSION_ID_PATTERN)
 /** Reads and conditional writes a touch may take when other writes keep landing in between. */
@@ -84,7 +84,7 @@ export class SessionCache {
     this.#codec = new SessionCodec(keys.length === 0 ? undefined : new SessionCipher(keys))
     this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
     this.#decodedMemoSize = Math.max(1, options.decodedMemoSize ?? 1024)
-    const probe = built(this.keys.tagged('sess', 'T', 'R'))
+    const probe = built(this.keys.tagged(KEY_NAMESPACES.session, 'T', 'R'))
     this.#sessionKeyHead = probe.slice(0, -'T}:R'.length)
   }
 
@@ -179,11 +179,11 @@ export class SessionCache {
     return this.store.get(key).then((raw) => {
       if (!raw.ok) return this.#failed(raw)
       if (raw.value === null) {
-        this.metrics.miss(SESSION_NAMESPACE)
+        this.metrics.miss(METRICS_NAMESPACES.sessions)
         return ok(null)
       }
       const session = this.#decode(id, key, raw.value)
-      if (session !== null) this.metrics.hit(SESSION_NAMESPACE)
+      if (session !== null) this.metrics.hit(METRICS_NAMESPACES.sessions)
       return ok(session)
     })
   }
@@ -274,7 +274,7 @@ export class SessionCache {
   /**
    * Keys of a well-formed id or user tag: their parts are base64url, which the
    * builder neither refuses nor escapes. The session key, on the hot path of
-   * get(), is the builder's `tagged('sess', tag, random)` joined by hand.
+   * get(), is the builder's `tagged(KEY_NAMESPACES.session, tag, random)` joined by hand.
    */
   #sessionKey (id: string): string {
     return this.#sessionKeyHead + tagOf(id) + '}:' + id.slice(TAG_LENGTH + 1)
@@ -282,8 +282,8 @@ export class SessionCache {
 
   #userKeys (tag: string): { index: string, tombstones: string } {
     return {
-      index: built(this.keys.tagged('sess-idx', tag)),
-      tombstones: built(this.keys.tagged('sess-rev', tag))
+      index: built(this.keys.tagged(KEY_NAMESPACES.sessionIndex, tag)),
+      tombstones: built(this.keys.tagged(KEY_NAMESPACES.sessionTombstones, tag))
     }
   }
 
@@ -306,14 +306,14 @@ export class SessionCache {
       this.#decoded.set(id, { key, raw, session: decoded.value })
       return copySession(decoded.value)
     }
-    this.metrics.error(SESSION_NAMESPACE)
-    this.#warning.warn('sessions:DECODE', { namespace: SESSION_NAMESPACE }, `session entry treated as a miss: ${decoded.error.message}`)
+    this.metrics.error(METRICS_NAMESPACES.sessions)
+    this.#warning.warn('sessions:DECODE', { namespace: METRICS_NAMESPACES.sessions }, `session entry treated as a miss: ${decoded.error.message}`)
     return null
   }
 
   #failed (failure: Failure): Failure {
-    this.metrics.error(SESSION_NAMESPACE)
-    return this.#warning.outage('sessions', failure, 'session cache degraded', { namespace: SESSION_NAMESPACE })
+    this.metrics.error(METRICS_NAMESPACES.sessions)
+    return this.#warning.outage('sessions', failure, 'session cache degraded', { namespace: METRICS_NAMESPACES.sessions })
   }
 }
 
