@@ -5,6 +5,7 @@ import { CacheMetrics } from '../metrics.js'
 import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { ok, type Failure, type Result, type Success } from '../result.js'
 import type { Store } from '../store/store.js'
+import { ttlOptionMs } from '../ttl.js'
 import { authzRead, authzWrite, type ReadReply } from './scripts.js'
 
 /**
@@ -55,13 +56,6 @@ export interface AuthzCacheOptions {
 
 interface DecisionKeys { global: string, subject: string, decision: string }
 
-function checkTtl (name: string, value: number): number {
-  if (typeof value !== 'number' || !(value > 0) || value > MAX_DECISION_TTL || Math.round(value * 1000) < 1) {
-    throw new TypeError(`AuthzCache: ${name} must be a number of seconds in (0, ${MAX_DECISION_TTL}], got ${String(value)}`)
-  }
-  return Math.round(value * 1000)
-}
-
 /** A generation nobody else will draw: a stale decision can never match it by chance. */
 function freshGeneration (): string {
   return randomBytes(8).toString('hex')
@@ -90,8 +84,8 @@ export class AuthzCache {
   constructor (options: AuthzCacheOptions) {
     this.allowTtl = options.allowTtl ?? DEFAULT_ALLOW_TTL
     this.denyTtl = options.denyTtl ?? DEFAULT_DENY_TTL
-    this.#allowMs = checkTtl('allowTtl', this.allowTtl)
-    this.#denyMs = checkTtl('denyTtl', this.denyTtl)
+    this.#allowMs = ttlOptionMs('AuthzCache', 'allowTtl', this.allowTtl, MAX_DECISION_TTL)
+    this.#denyMs = ttlOptionMs('AuthzCache', 'denyTtl', this.denyTtl, MAX_DECISION_TTL)
     this.#genTtlMs = 2 * Math.max(this.#allowMs, this.#denyMs)
     this.shards = options.shards ?? 1
     if (!Number.isInteger(this.shards) || this.shards < 1 || this.shards > MAX_SHARDS) {

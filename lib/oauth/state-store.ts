@@ -6,6 +6,7 @@ import { CacheMetrics } from '../metrics.js'
 import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { attempt, fail, ok, type Failure, type Result } from '../result.js'
 import type { Store } from '../store/store.js'
+import { ttlOptionMs } from '../ttl.js'
 import { codeChallengeOf, createCodeVerifier } from './pkce.js'
 import { randomToken } from './random-token.js'
 import { oauth2StateFunctions, type OAuth2StateFunctions, type OAuth2StateOptions, type OAuthRequest } from './oauth2-hooks.js'
@@ -120,9 +121,7 @@ export class OAuthStateStore {
 
   constructor (options: OAuthStateStoreOptions) {
     const ttl = options.ttl ?? DEFAULT_STATE_TTL_SECONDS
-    if (!(ttl > 0 && ttl <= MAX_STATE_TTL_SECONDS)) {
-      throw new TypeError(`OAuth state ttl must be in (0, ${MAX_STATE_TTL_SECONDS}] seconds, got ${ttl}`)
-    }
+    ttlOptionMs('OAuthStateStore', 'ttl', ttl, MAX_STATE_TTL_SECONDS)
     this.store = options.store
     this.keys = options.keys
     this.ttl = ttl

@@ -5,8 +5,8 @@ import { CacheMetrics } from '../metrics.js'
 import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { fail, ok, type Failure, type Result, type Success } from '../result.js'
 import { sha1 } from '../scripts.js'
-import { ttlToMs } from '../store/base-store.js'
 import type { Store } from '../store/store.js'
+import { ttlOptionMs, ttlToMs } from '../ttl.js'
 import { SessionCodec } from './codec.js'
 import { SessionCipher, type EncryptionKey } from './crypto.js'
 import { SESSION_ID_PATTERN, type Session } from './schema.js'
@@ -78,8 +78,8 @@ export class SessionCache {
     this.store = options.store
     this.keys = options.keys
     this.metrics = options.metrics ?? new CacheMetrics()
-    this.ttlMs = positiveMs(options.ttl ?? DEFAULT_SESSION_TTL, 'ttl')
-    this.revocationTtlMs = positiveMs(options.revocationTtl ?? this.ttlMs / 1000, 'revocationTtl')
+    this.ttlMs = ttlOptionMs('SessionCache', 'ttl', options.ttl ?? DEFAULT_SESSION_TTL)
+    this.revocationTtlMs = ttlOptionMs('SessionCache', 'revocationTtl', options.revocationTtl ?? this.ttlMs / 1000)
     const keys = options.encryptionKeys ?? []
     this.#codec = new SessionCodec(keys.length === 0 ? undefined : new SessionCipher(keys))
     this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
@@ -362,12 +362,6 @@ function copySession (s: Session): Session {
 
 function invalidId (): Failure {
   return fail('INVALID_ARGUMENT', 'malformed session id: expected <22-character user tag>.<random>, as made by newId()')
-}
-
-function positiveMs (seconds: number, name: string): number {
-  const ms = ttlToMs(seconds)
-  if (!ms.ok) throw new TypeError(`session cache option ${name}: ${ms.error.message}`)
-  return ms.value
 }
 
 /** Drops keys whose value is undefined, so they do not override defaults. */

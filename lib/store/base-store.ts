@@ -1,5 +1,6 @@
 import { fail, ok, type Failure, type Result } from '../result.js'
 import type { Script, ScriptArg } from '../scripts.js'
+import { ttlToMs } from '../ttl.js'
 import { entriesOf, type Entries } from './entries.js'
 import type { DeletePatternOptions, SetOptions, Store, StoreHealth, StoreKind } from './store.js'
 
@@ -9,15 +10,6 @@ export interface BaseStoreOptions {
   prefix: string
   /** Values larger than this are refused with INVALID_ARGUMENT and not written. */
   maxValueBytes?: number
-}
-
-/** Seconds (fractions allowed) to whole milliseconds, or INVALID_ARGUMENT. */
-export function ttlToMs (ttl: number): Result<number> {
-  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
-    return fail('INVALID_ARGUMENT', `ttl must be a positive finite number of seconds, got ${String(ttl)}`)
-  }
-  const ms = Math.round(ttl * 1000)
-  return ms >= 1 ? ok(ms) : fail('INVALID_ARGUMENT', `ttl ${ttl} s is shorter than one millisecond`)
 }
 
 function checkKey (key: string): Result<true> {
