@@ -78,7 +78,7 @@ t.test('every key a plugin builds is in a namespace reserved from the cache adap
   const { SessionCache } = await import('../lib/session/session-cache.js')
   const { AuthzCache } = await import('../lib/authz/authz-cache.js')
   const { OAuthStateStore } = await import('../lib/oauth/state-store.js')
-  const { TokenBucket } = await import('../lib/rate-limit/bucket.js')
+  const { TokenBucket } = await import('../lib/rate-limit/token-bucket.js')
   const store = new MemoryStore({ prefix: 'app' })
   const sessions = new SessionCache({ store, keys })
   const id = sessions.newId('ann')

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { KeyBuilder, personal } from '../lib/keys.js'
 import { CacheMetrics } from '../lib/metrics.js'
-import { TokenBucket } from '../lib/rate-limit/bucket.js'
+import { TokenBucket } from '../lib/rate-limit/token-bucket.js'
 import { DenyCache } from '../lib/rate-limit/deny-cache.js'
 import { checkCost, toBucketPolicy, windowPolicy } from '../lib/rate-limit/policy.js'
 import { startRedis } from './helpers/redis-server.js'

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { MemoryData } from '../lib/store/memory-data.js'
 import type { ScriptContext } from '../lib/scripts.js'
-import { tokenBucketScript, type BucketReply } from '../lib/rate-limit/token-bucket.js'
+import { tokenBucketScript, type BucketReply } from '../lib/rate-limit/token-bucket-script.js'
 import type { Result } from '../lib/result.js'
 import { startRedis } from './helpers/redis-server.js'
 import { bothStores, redisStore } from './helpers/stores.js'

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { KeyBuilder } from '../lib/keys.js'
-import { TokenBucket } from '../lib/rate-limit/bucket.js'
+import { TokenBucket } from '../lib/rate-limit/token-bucket.js'
 import { rateLimitHeader, rateLimitPolicyHeader, refusalBody, tooManyRequestsProblem } from '../lib/rate-limit/headers.js'
 import { foldIp, ipIdentity, userIdentity } from '../lib/rate-limit/identity.js'
 import { tokenBucketStore, type LimitState } from '../lib/rate-limit/limiter-store.js'

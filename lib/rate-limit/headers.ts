@@ -1,4 +1,4 @@
-import type { Decision } from './token-bucket.js'
+import type { Decision } from './token-bucket-script.js'
 
 /**
  * What a response says about the limit, beyond the `x-ratelimit-*` and

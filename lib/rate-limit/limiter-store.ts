@@ -1,9 +1,9 @@
 import { personal } from '../keys.js'
 import type { CacheError, Result } from '../result.js'
 import { KEY_NAMESPACES } from '../namespaces.js'
-import type { TokenBucket } from './bucket.js'
+import type { TokenBucket } from './token-bucket.js'
 import { checkCost, windowPolicy, type BucketPolicy, type FailPolicy } from './policy.js'
-import type { Decision } from './token-bucket.js'
+import type { Decision } from './token-bucket-script.js'
 
 /**
  * The token bucket as a store of @fastify/rate-limit. Its contract: the plugin

@@ -1,7 +1,7 @@
 import { fail, ok, type Result } from '../result.js'
 import type { ScriptArg } from '../scripts.js'
 import type { Store } from '../store/store.js'
-import { tokenBucketScript, type BucketReply } from './token-bucket.js'
+import { tokenBucketScript, type BucketReply } from './token-bucket-script.js'
 
 /**
  * Coalesces the token-bucket calls made in one turn of the event loop into one

@@ -1,98 +1,143 @@
-import { defineScript, type ScriptContext, type ScriptReply } from '../scripts.js'
+import type { KeyBuilder, KeyPart } from '../keys.js'
+import { ThrottledWarning, type Logger } from '../log-throttle.js'
+import type { CacheMetrics } from '../metrics.js'
+import { degradedRateLimitNamespace, KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
+import { ok, type Result } from '../result.js'
+import { MemoryData } from '../store/memory-data.js'
+import type { Store } from '../store/store.js'
+import { DenyCache } from './deny-cache.js'
+import { TakeBatch } from './take-batch.js'
+import { checkCost, toBucketPolicy, type BucketPolicy, type FailPolicy, type RatePolicy } from './policy.js'
+import { tokenBucketScript, type BucketReply, type Decision } from './token-bucket-script.js'
 
 /**
- * `lua/token-bucket.lua` and its in-process twin. Both keep a bucket as the
- * instant (µs) it will be full again and answer the same four integers per
- * bucket (one call may decide for several); the parity tests hold them together.
+ * The direct token-bucket API (`fastify.tokenBucket`): take, peek and reset
+ * over the shared store, with the fail policy applied when the store fails,
+ * the deny cache in front, and an in-process bucket for the `local` policy.
  */
 
-/** Where a decision came from. */
-export type DecisionSource =
-  /** The shared store (Redis, or the memory store when that is the backend). */
-  | 'store'
-  /** This instance's deny cache: a refusal remembered, no round trip. */
-  | 'deny-cache'
-  /** The store failed and the in-process bucket decided (fail policy `local`). */
-  | 'local'
-  /** The store failed and the request was let through (fail policy `open`). */
-  | 'open'
-
-export interface Decision {
-  allowed: boolean
-  /** Whole tokens left after this decision; `null` when unknown (fail-open). */
-  remaining: number | null
-  /** Milliseconds until the cost could be paid, rounded up; 0 when allowed. */
-  retryAfterMs: number
-  /** Milliseconds until the bucket is full again, rounded up. */
-  resetMs: number
-  /** The bucket's capacity. */
-  limit: number
-  source: DecisionSource
+export interface TokenBucketOptions {
+  store: Store
+  keys: KeyBuilder
+  metrics?: CacheMetrics
+  logger?: Logger
+  /** Fail policy of policies that name none. Default `open`. */
+  onStoreError?: FailPolicy
+  /** Refusals remembered per instance (0: off). Default 10,000. */
+  denyCacheSize?: number
+  /**
+   * Most buckets decided in one script call: the calls made in one event-loop
+   * turn share an EVALSHA (single Redis node only). 1 sends each on its own.
+   * Default 64.
+   */
+  maxBatch?: number
+  /** Buckets the in-process stand-in keeps (policy `local`). Default 10,000. */
+  localBucketSize?: number
+  warnIntervalMs?: number
 }
 
-/** Lua's `tonumber`: NaN (Lua's nil) for anything that is not a number. */
-function luaNumber (value: string | undefined): number {
-  return value === undefined || value.trim() === '' ? NaN : Number(value)
+export class TokenBucket {
+  readonly store: Store
+  readonly keys: KeyBuilder
+  readonly onStoreError: FailPolicy
+  readonly denyCache: DenyCache
+  /** Degraded decisions (made without the store) since start, by fail policy. */
+  readonly degraded: Record<FailPolicy, number> = { open: 0, closed: 0, local: 0 }
+  readonly #local: MemoryData
+  readonly #batch: TakeBatch
+  readonly #metrics: CacheMetrics | undefined
+  readonly #warning: ThrottledWarning
+
+  constructor (options: TokenBucketOptions) {
+    this.store = options.store
+    this.keys = options.keys
+    this.onStoreError = options.onStoreError ?? 'open'
+    this.denyCache = new DenyCache(options.denyCacheSize ?? 10_000)
+    this.#local = new MemoryData(options.localBucketSize ?? 10_000)
+    this.#batch = new TakeBatch(this.store, options.maxBatch)
+    this.#metrics = options.metrics
+    this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
+  }
+
+  /** The store key of a bucket named `name` (one part, or several). */
+  keyFor (name: string | readonly KeyPart[]): Result<string> {
+    return typeof name === 'string' ? this.keys.key(KEY_NAMESPACES.rateLimit, name) : this.keys.key(KEY_NAMESPACES.rateLimit, ...name)
+  }
+
+  /** Takes `cost` tokens from the bucket `name`, or refuses. */
+  async take (name: string | readonly KeyPart[], policy: RatePolicy, cost = 1): Promise<Result<Decision>> {
+    return await this.#direct(name, policy, cost, false)
+  }
+
+  /** Would one token be granted now? Takes nothing and writes nothing. */
+  async peek (name: string | readonly KeyPart[], policy: RatePolicy): Promise<Result<Decision>> {
+    return await this.#direct(name, policy, 1, true)
+  }
+
+  /** Refills the bucket `name` at once; `false` when it was already full. */
+  async reset (name: string | readonly KeyPart[]): Promise<Result<boolean>> {
+    const key = this.keyFor(name)
+    if (!key.ok) return key
+    this.denyCache.forget(key.value)
+    this.#local.del(key.value)
+    return await this.store.delete(key.value)
+  }
+
+  async #direct (name: string | readonly KeyPart[], policy: RatePolicy, cost: number, dryRun: boolean): Promise<Result<Decision>> {
+    const bucket = toBucketPolicy(policy)
+    if (!bucket.ok) return bucket
+    const key = this.keyFor(name)
+    if (!key.ok) return key
+    return await this.takeAt(key.value, bucket.value, cost, dryRun)
+  }
+
+  /**
+   * The hot path, for callers holding a full key and a checked policy (the
+   * @fastify/rate-limit store). `dryRun` looks without taking.
+   */
+  takeAt (key: string, policy: BucketPolicy, cost: number, dryRun = false): Promise<Result<Decision>> {
+    const checked = checkCost(cost, policy)
+    if (!checked.ok) return Promise.resolve(checked)
+    return this.decide(key, policy, cost, dryRun)
+  }
+
+  /** `takeAt` for a cost already checked against the policy (the limiter store checks once per policy). */
+  decide (key: string, policy: BucketPolicy, cost: number, dryRun: boolean): Promise<Result<Decision>> {
+    const remembered = this.remembered(key, policy, cost)
+    if (remembered !== undefined) return Promise.resolve(ok(remembered))
+    const args = [policy.capacity, policy.intervalUs, cost, dryRun ? '1' : '0']
+    return this.#batch.run(key, args).then((reply) => {
+      if (reply.ok) {
+        const decision = this.#decision(reply.value, policy, 'store')
+        if (!decision.allowed) this.denyCache.remember(key, cost, decision.retryAfterMs, decision.resetMs, decision.remaining as number)
+        return ok(decision)
+      }
+      // bad input is a bug to surface, not an outage to ride out
+      if (reply.error.code === 'INVALID_ARGUMENT') return reply
+      const failPolicy = policy.onStoreError ?? this.onStoreError
+      this.degraded[failPolicy]++
+      this.#metrics?.error(METRICS_NAMESPACES.rateLimit)
+      this.#metrics?.degraded(degradedRateLimitNamespace(failPolicy))
+      this.#warning.warn(`${METRICS_NAMESPACES.rateLimit}:${failPolicy}`, { err: reply.error.message, code: reply.error.code, failPolicy },
+        `rate limiter store failed: deciding with fail policy "${failPolicy}"`)
+      if (failPolicy === 'closed') return reply
+      if (failPolicy === 'open') {
+        return ok({ allowed: true, remaining: null, retryAfterMs: 0, resetMs: 0, limit: policy.capacity, source: 'open' } satisfies Decision)
+      }
+      // the script's own twin on this instance's memory: the same answers, unshared
+      const local = tokenBucketScript.decode(tokenBucketScript.twin(this.#local, [key], args.map(String)))
+      return ok(this.#decision(local[0] as BucketReply, policy, 'local'))
+    })
+  }
+
+  /** The refusal the deny cache still holds for `cost` tokens of `key`, if any: decided with no round trip. */
+  remembered (key: string, policy: BucketPolicy, cost: number): Decision | undefined {
+    const refusal = cost > 0 ? this.denyCache.refusal(key, cost) : undefined
+    if (refusal === undefined) return undefined
+    return { allowed: false, remaining: refusal.remaining, retryAfterMs: refusal.retryAfterMs, resetMs: refusal.resetMs, limit: policy.capacity, source: 'deny-cache' }
+  }
+
+  #decision (reply: BucketReply, policy: BucketPolicy, source: Decision['source']): Decision {
+    return { allowed: reply.allowed, remaining: reply.remaining, retryAfterMs: reply.retryAfterMs, resetMs: reply.resetMs, limit: policy.capacity, source }
+  }
 }
-
-const INVALID_COSTS = 'INVALID_ARGUMENT capacity, refill interval and cost must be numbers (capacity >= 1, interval >= 1, cost >= 0)'
-
-function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: readonly string[]): ScriptReply {
-  if (args.length !== 4 * keys.length) {
-    throw new Error(`INVALID_ARGUMENT expected four arguments per key, got ${args.length} for ${keys.length}`)
-  }
-  // every bucket is parsed and checked before any is decided: a bad one writes nothing at all
-  const num: number[] = []
-  for (let i = 0; i < args.length; i += 4) {
-    const capacity = luaNumber(args[i])
-    const interval = luaNumber(args[i + 1])
-    const cost = luaNumber(args[i + 2])
-    if (Number.isNaN(capacity) || Number.isNaN(interval) || Number.isNaN(cost) || capacity < 1 || interval < 1 || cost < 0) {
-      throw new Error(INVALID_COSTS)
-    }
-    if (cost > capacity) {
-      throw new Error(`INVALID_ARGUMENT cost ${args[i + 2] as string} exceeds the capacity ${args[i] as string}: it could never be paid`)
-    }
-    num.push(capacity, interval, cost)
-  }
-
-  const now = ctx.nowMs() * 1000
-  const reply: number[] = []
-  keys.forEach((key, k) => {
-    const capacity = num[3 * k] as number
-    const interval = num[3 * k + 1] as number
-    const cost = num[3 * k + 2] as number
-    const stored = luaNumber(ctx.get(key) ?? undefined)
-    const fullAt = Number.isNaN(stored) || stored < now ? now : stored
-
-    const after = fullAt + cost * interval
-    const allowed = after - now <= capacity * interval
-    let debt = fullAt - now
-    let retryAfterMs = 0
-    if (allowed) {
-      debt = after - now
-      if (cost > 0 && args[4 * k + 3] !== '1') ctx.set(key, String(after), Math.ceil(debt / 1000))
-    } else {
-      retryAfterMs = Math.ceil((after - now - capacity * interval) / 1000)
-    }
-    reply.push(allowed ? 1 : 0, Math.max(0, capacity - Math.ceil(debt / interval)), retryAfterMs, Math.ceil(debt / 1000))
-  })
-  return reply
-}
-
-/** The reply for one bucket as the script gives it; `limit` and `source` are the caller's to add. */
-export type BucketReply = Pick<Decision, 'allowed' | 'remaining' | 'retryAfterMs' | 'resetMs'>
-
-/** Four integers per bucket, in the order of the keys. */
-function decodeBucketReplies (reply: unknown): BucketReply[] {
-  if (!Array.isArray(reply) || reply.length === 0 || reply.length % 4 !== 0 || !reply.every((n) => typeof n === 'number')) {
-    throw new Error('expected four integers per bucket')
-  }
-  const buckets: BucketReply[] = []
-  for (let i = 0; i < reply.length; i += 4) {
-    buckets.push({ allowed: reply[i] === 1, remaining: reply[i + 1] as number, retryAfterMs: reply[i + 2] as number, resetMs: reply[i + 3] as number })
-  }
-  return buckets
-}
-
-export const tokenBucketScript = defineScript<BucketReply[]>('token-bucket', tokenBucketTwin, decodeBucketReplies)
