@@ -5,7 +5,8 @@ import { checkOptions } from '../lib/options.js'
 
 // This file is the `fastify-cachekit/oauth-state` entry point: the plugin and what its users need.
 export * from '../lib/public/common.js'
-export { OAuthStateStore, DEFAULT_STATE_TTL_SECONDS, MAX_STATE_TTL_SECONDS, type StateData, type CreateStateInput, type CreatedState, type ConsumeOptions, type OAuthStateStoreOptions } from '../lib/oauth/state-store.js'
+export { OAuthStateStore, DEFAULT_STATE_TTL_SECONDS, MAX_STATE_TTL_SECONDS, type OAuthStateStoreOptions } from '../lib/oauth/state-store.js'
+export type { StateData, CreateStateInput, CreatedState, ConsumeOptions, OAuthStates } from '../lib/oauth/contracts.js'
 export type { OAuthRequest, OAuth2StateOptions, OAuth2StateFunctions } from '../lib/oauth/oauth2-hooks.js'
 export { codeChallengeOf, createCodeVerifier } from '../lib/oauth/pkce.js'
 

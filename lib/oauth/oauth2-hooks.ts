@@ -1,4 +1,4 @@
-import type { OAuthStateStore, StateData } from './state-store.js'
+import type { OAuthStates, StateData } from './contracts.js'
 
 /**
  * The bridge to `@fastify/oauth2`. That plugin calls `generateStateFunction`
@@ -38,7 +38,7 @@ export interface OAuth2StateFunctions<R extends OAuthRequest> {
   stateOf: (request: R) => StateData | undefined
 }
 
-export function oauth2StateFunctions<R extends OAuthRequest> (states: OAuthStateStore, options: OAuth2StateOptions<R>): OAuth2StateFunctions<R> {
+export function oauth2StateFunctions<R extends OAuthRequest> (states: OAuthStates, options: OAuth2StateOptions<R>): OAuth2StateFunctions<R> {
   const accepted = new WeakMap<R, StateData>()
 
   const generateStateFunction = async (request: R): Promise<string> => {

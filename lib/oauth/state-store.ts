@@ -1,4 +1,3 @@
-import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { personal, type KeyBuilder } from '../keys.js'
 import { ThrottledWarning, type Logger } from '../log-throttle.js'
@@ -7,6 +6,7 @@ import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { attempt, fail, ok, type Failure, type Result } from '../result.js'
 import type { Store } from '../store/store.js'
 import { ttlOptionMs } from '../ttl.js'
+import { StateDataSchema, type ConsumeOptions, type CreatedState, type CreateStateInput, type OAuthStates, type StateData } from './contracts.js'
 import { codeChallengeOf, createCodeVerifier } from './pkce.js'
 import { randomToken } from './random-token.js'
 import { oauth2StateFunctions, type OAuth2StateFunctions, type OAuth2StateOptions, type OAuthRequest } from './oauth2-hooks.js'
@@ -38,49 +38,8 @@ const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/
 const TEXT_PATTERN = /^[^\u0000-\u001f\u007f]{1,256}$/
 const MAX_REDIRECT_URI_LENGTH = 2048
 
-const StateDataSchema = Type.Object({
-  userId: Type.String(),
-  provider: Type.String(),
-  alias: Type.Optional(Type.String()),
-  redirectUri: Type.Optional(Type.String()),
-  codeVerifier: Type.Optional(Type.String()),
-  /** Milliseconds since the epoch, on the creating instance's clock. */
-  createdAt: Type.Number()
-})
-
 // compiled once: the check runs on every accepted callback
 const isStateData = TypeCompiler.Compile(StateDataSchema)
-
-/** What a state was bound to when it was created; `consume` hands it back once. */
-export type StateData = Static<typeof StateDataSchema>
-
-export interface CreateStateInput {
-  /** The user starting the flow: a callback for another user is refused. */
-  userId: string
-  /** Provider name (`[A-Za-z0-9_.-]{1,64}`): a callback for another provider is refused. */
-  provider: string
-  /** Free label kept with the state, e.g. which linked account is being added. */
-  alias?: string
-  /** The redirect_uri sent with the authorize request; the token request must repeat it. */
-  redirectUri?: string
-  /** Generate and keep a PKCE code verifier; its S256 challenge is returned. */
-  pkce?: boolean
-}
-
-export interface CreatedState {
-  state: string
-  /** Seconds the state stays valid. */
-  expiresIn: number
-  /** S256 challenge for the authorize URL, with `pkce: true`. */
-  codeChallenge?: string
-}
-
-export interface ConsumeOptions {
-  /** The user at the callback: a state created for another user is refused (and stays burned). */
-  userId?: string
-  /** The provider of the callback: a state created for another provider is refused (and stays burned). */
-  provider?: string
-}
 
 export interface OAuthStateStoreOptions {
   store: Store
@@ -112,7 +71,7 @@ function isHttpUrl (value: string): boolean {
   return value.length <= MAX_REDIRECT_URI_LENGTH && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)
 }
 
-export class OAuthStateStore {
+export class OAuthStateStore implements OAuthStates {
   readonly store: Store
   readonly keys: KeyBuilder
   readonly ttl: number
