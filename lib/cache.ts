@@ -1,27 +1,25 @@
+import type { ComponentContext } from './context.js'
 import type { KeyBuilder } from './keys.js'
-import { ThrottledWarning, type Logger } from './log-throttle.js'
-import { CacheMetrics } from './metrics.js'
+import type { CacheMetrics } from './metrics.js'
 import { DEFAULT_NAMESPACE, RESERVED_NAMESPACES } from './namespaces.js'
 import { fail, type Failure, type Result } from './result.js'
 import { entriesOf, type Entries } from './store/entries.js'
 import type { SetOptions, Store, StoreKind } from './store/store.js'
+import { ttlOptionMs } from './ttl.js'
 
 /**
  * The cache adapter behind `fastify.cache`: the store's operations on keys
  * relative to the prefix (`users:42` → `cachekit:users:42`), counted per
  * namespace (the key's first segment), with cache-aside helpers that fail open:
  * a cache failure is a miss and the caller's own computation answers.
+ *
+ * Its store, keys, metrics and log come from a ComponentContext (the cache
+ * plugin builds one; without Fastify: `new Cache(new ComponentContext({ store }))`).
  */
 
 export interface CacheOptions {
-  store: Store
-  keys: KeyBuilder
-  metrics?: CacheMetrics
-  logger?: Logger
-  /** TTL for `getOrSet`/`wrap` when the call gives none. */
+  /** TTL in seconds for `getOrSet`/`wrap` when the call gives none. Default 300. */
   defaultTtl?: number
-  /** Shortest gap between two warnings about the same failure. */
-  warnIntervalMs?: number
 }
 
 export interface CacheHealth {
@@ -32,18 +30,21 @@ export interface CacheHealth {
 }
 
 export class Cache {
+  /** What the other cachekit components are built with: the same store, keys, metrics and log. */
+  readonly context: ComponentContext
   readonly store: Store
   readonly keys: KeyBuilder
   readonly metrics: CacheMetrics
   readonly defaultTtl: number
-  readonly #warning: ThrottledWarning
 
-  constructor (options: CacheOptions) {
-    this.store = options.store
-    this.keys = options.keys
-    this.metrics = options.metrics ?? new CacheMetrics()
+  /** Throws a TypeError for a bad `defaultTtl` (a configuration error). */
+  constructor (context: ComponentContext, options: CacheOptions = {}) {
+    this.context = context
+    this.store = context.store
+    this.keys = context.keys
+    this.metrics = context.metrics
     this.defaultTtl = options.defaultTtl ?? 300
-    this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
+    ttlOptionMs('Cache', 'defaultTtl', this.defaultTtl)
   }
 
   /** The full key, or null when the key is invalid or in a plugin's namespace. */
@@ -71,8 +72,7 @@ export class Cache {
   }
 
   #failedIn (namespace: string, failure: Failure): Failure {
-    this.metrics.error(namespace)
-    return this.#warning.outage('cache', failure, 'cache degraded', { namespace })
+    return this.context.failed(namespace, failure, 'cache degraded', { topic: 'cache' })
   }
 
 

@@ -1,9 +1,9 @@
-import { isOutage, type Failure } from './result.js'
-
 /** The slice of a pino-style logger the lib layer needs (no fastify import). */
 export interface Logger {
   warn (details: object, message: string): void
 }
+
+export const DEFAULT_WARN_INTERVAL_MS = 10_000
 
 /**
  * Warns at most once per interval per topic, with a count of what was
@@ -14,7 +14,7 @@ export class ThrottledWarning {
   readonly #intervalMs: number
   readonly #topics = new Map<string, { last: number, suppressed: number }>()
 
-  constructor (logger: Logger | undefined, intervalMs = 10_000) {
+  constructor (logger: Logger | undefined, intervalMs = DEFAULT_WARN_INTERVAL_MS) {
     this.#logger = logger
     this.#intervalMs = intervalMs
   }
@@ -31,16 +31,5 @@ export class ThrottledWarning {
     this.#topics.set(topic, { last: now, suppressed: 0 })
     this.#logger?.warn({ ...details, topic, suppressed }, message)
     return true
-  }
-
-  /**
-   * Warns (throttled, per `component` and error code) when `failure` is an
-   * outage (TIMEOUT, UNAVAILABLE); bad data or bad input is not the operator's
-   * concern. Answers the failure, so callers can return it.
-   */
-  outage (component: string, failure: Failure, message: string, details: object = {}): Failure {
-    const { code } = failure.error
-    if (isOutage(failure.error)) this.warn(`${component}:${code}`, { ...details, code }, `${message}: ${failure.error.message}`)
-    return failure
   }
 }

@@ -1,4 +1,4 @@
-import type { Static, TSchema } from '@sinclair/typebox'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
 /**
@@ -16,3 +16,12 @@ export function checkOptions<S extends TSchema> (schema: S, options: unknown, pl
   }
   return withDefaults as Static<S>
 }
+
+/**
+ * `warnIntervalMs` of a plugin built on the cache plugin's context: unset, it
+ * shares the cache plugin's throttle (and interval); set, it gets its own.
+ */
+export const WarnIntervalOptionSchema = Type.Optional(Type.Integer({
+  minimum: 0,
+  description: 'shortest gap between two warnings about the same failure; default: the cache plugin\'s'
+}))

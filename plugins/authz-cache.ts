@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { AUTHZ_SCRIPTS } from '../lib/authz/scripts.js'
 import { AuthzCache, DEFAULT_ALLOW_TTL, DEFAULT_DENY_TTL, MAX_DECISION_TTL, MAX_SHARDS, type Decider, type RoleDecider } from '../lib/authz/authz-cache.js'
 import { casbinDeciders, CasbinPolicy, DEFAULT_ROLE_PREFIX, type CasbinEnforcer } from '../lib/authz/casbin.js'
-import { checkOptions } from '../lib/options.js'
+import { checkOptions, WarnIntervalOptionSchema } from '../lib/options.js'
 import type { Result } from '../lib/result.js'
 
 // This file is the `fastify-cachekit/authz-cache` entry point: the plugin and what its users need.
@@ -49,7 +49,7 @@ export const AuthzPluginOptionsSchema = Type.Object({
   denyTtl: Type.Optional(Type.Number({ default: DEFAULT_DENY_TTL, exclusiveMinimum: 0, maximum: MAX_DECISION_TTL, description: 'seconds a deny is cached' })),
   shards: Type.Optional(Type.Integer({ default: 1, minimum: 1, maximum: MAX_SHARDS, description: 'hash-tag groups (Cluster slots) the decisions spread over' })),
   rolePrefix: Type.Optional(Type.String({ default: DEFAULT_ROLE_PREFIX, minLength: 1, description: 'prefix of role subjects in the casbin policy' })),
-  warnIntervalMs: Type.Optional(Type.Integer({ default: 10_000, minimum: 0 }))
+  warnIntervalMs: WarnIntervalOptionSchema
 }, { additionalProperties: false })
 
 export type AuthzPluginOptions = Static<typeof AuthzPluginOptionsSchema> & {
@@ -63,7 +63,7 @@ export type AuthzPluginOptions = Static<typeof AuthzPluginOptionsSchema> & {
   subject?: SubjectGetter
 }
 
-type Resolved = Required<Static<typeof AuthzPluginOptionsSchema>>
+type Resolved = Required<Omit<Static<typeof AuthzPluginOptionsSchema>, 'warnIntervalMs'>> & Pick<Static<typeof AuthzPluginOptionsSchema>, 'warnIntervalMs'>
 
 /** `request.user` as a subject: a string or number, or an object's `id`. */
 export const userSubject: SubjectGetter = (request) => {
@@ -84,20 +84,15 @@ export default fp<AuthzPluginOptions>(async function cachekitAuthz (fastify, opt
     throw new TypeError('cachekit-authz: give either a decider or a casbin enforcer')
   }
   const deciders = enforcer === undefined ? { decider: decider as Decider, roleDecider } : casbinDeciders(enforcer, { rolePrefix: opts.rolePrefix })
-  const { store, keys } = fastify.cache
-  const cache = new AuthzCache({
-    store,
-    keys,
+  const context = fastify.cache.context.withWarnInterval(opts.warnIntervalMs)
+  const cache = new AuthzCache(context, {
     ...deciders,
     allowTtl: opts.allowTtl,
     denyTtl: opts.denyTtl,
-    shards: opts.shards,
-    metrics: fastify.cacheMetrics,
-    logger: fastify.log,
-    warnIntervalMs: opts.warnIntervalMs
+    shards: opts.shards
   })
   // a failure here is fine: EVALSHA reloads a script on NOSCRIPT
-  await store.loadScripts(AUTHZ_SCRIPTS)
+  await context.store.loadScripts(AUTHZ_SCRIPTS)
 
   const defaultSubject = subject ?? userSubject
   const guard = (decide: (subject: string) => Promise<boolean>, denied: string, guardOptions: GuardOptions): AuthzGuard => {
@@ -126,5 +121,5 @@ export default fp<AuthzPluginOptions>(async function cachekitAuthz (fastify, opt
   fastify: '5.x',
   name: 'cachekit-authz',
   dependencies: ['cachekit-cache'],
-  decorators: { fastify: ['cache', 'cacheMetrics'] }
+  decorators: { fastify: ['cache'] }
 })

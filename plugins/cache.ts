@@ -3,8 +3,9 @@ import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Cache } from '../lib/cache.js'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder } from '../lib/keys.js'
-import { ThrottledWarning } from '../lib/log-throttle.js'
+import { DEFAULT_WARN_INTERVAL_MS } from '../lib/log-throttle.js'
 import { checkOptions } from '../lib/options.js'
 import { DEFAULT_MAX_VALUE_BYTES } from '../lib/store/base-store.js'
 import { MemoryStore } from '../lib/store/memory-store.js'
@@ -22,7 +23,7 @@ export { createRedisClient, redisClientOptions, type RedisClientOptions } from '
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The result-typed cache adapter; `cache.store` and `cache.keys` serve the other cachekit plugins. */
+    /** The result-typed cache adapter; `cache.context` (store, keys, metrics, log) serves the other cachekit plugins. */
     cache: Cache
   }
 }
@@ -40,7 +41,7 @@ export const CachePluginOptionsSchema = Type.Object({
   defaultTtl: Type.Optional(Type.Number({ default: 300, exclusiveMinimum: 0 })),
   failureThreshold: Type.Optional(Type.Integer({ default: 3, minimum: 1, description: 'consecutive outage failures that open the circuit' })),
   cooldownMs: Type.Optional(Type.Integer({ default: 1000, minimum: 1, description: 'how long the open circuit fails fast before probing' })),
-  warnIntervalMs: Type.Optional(Type.Integer({ default: 10_000, minimum: 0 }))
+  warnIntervalMs: Type.Optional(Type.Integer({ default: DEFAULT_WARN_INTERVAL_MS, minimum: 0, description: 'shortest gap between two warnings about the same failure, for every cachekit plugin that sets none' }))
 }, { additionalProperties: false })
 
 export type CachePluginOptions = Static<typeof CachePluginOptionsSchema> & {
@@ -68,33 +69,13 @@ async function closeClient (client: RedisClient): Promise<void> {
   client.disconnect()
 }
 
-/**
- * Connects (or adopts a client), shares it as `fastify.redis` through
- * @fastify/redis, and decorates `fastify.cache`. It never waits longer than
- * `startupWaitMs` for Redis: a fail-open service boots degraded and heals when
- * Redis comes back (ioredis keeps reconnecting).
- */
-async function connectRedis (fastify: FastifyInstance, opts: Resolved, given: RedisClient | undefined): Promise<RedisStore> {
+/** The store over a given client, the one @fastify/redis shares, or a new one (then this plugin owns it). */
+function openRedis (fastify: FastifyInstance, opts: Resolved, given: RedisClient | undefined): { store: RedisStore, owned: boolean, shared: boolean } {
   const shared = fastify.hasDecorator('redis') ? (fastify.redis as unknown as RedisClient) : undefined
-  const owned = given === undefined && shared === undefined
   const client = given ?? shared ?? createRedisClient(opts.redisUrl as string, {
     commandTimeoutMs: opts.commandTimeoutMs,
     connectTimeoutMs: opts.connectTimeoutMs
   })
-  const warning = new ThrottledWarning(fastify.log, opts.warnIntervalMs)
-  const onError = (err: Error): void => { warning.warn('redis:error', { err: err.message }, 'Redis connection error') }
-  client.on('error', onError)
-  if (client.status === 'wait') client.connect().catch(() => {})
-  const ready = await readyWithin(client, opts.startupWaitMs)
-  if (!ready) fastify.log.warn({ waitedMs: opts.startupWaitMs }, 'Redis not reachable at start-up: starting degraded, reconnecting in the background')
-
-  if (shared === undefined) {
-    // @fastify/redis waits for a ready connection and would hold the boot
-    // while Redis is down; then the same client is shared under the same name
-    if (ready) await fastify.register(fastifyRedis, { client: client as never, closeClient: false })
-    else fastify.decorate('redis', client as never)
-  }
-
   const store = new RedisStore({
     client,
     prefix: opts.prefix,
@@ -102,12 +83,35 @@ async function connectRedis (fastify: FastifyInstance, opts: Resolved, given: Re
     commandTimeoutMs: opts.commandTimeoutMs,
     breaker: { failureThreshold: opts.failureThreshold, cooldownMs: opts.cooldownMs }
   })
+  return { store, owned: given === undefined && shared === undefined, shared: shared !== undefined }
+}
+
+/**
+ * Connects, and shares the client as `fastify.redis` through @fastify/redis.
+ * It never waits longer than `startupWaitMs` for Redis: a fail-open service
+ * boots degraded and heals when Redis comes back (ioredis keeps reconnecting).
+ * Connection errors are warned through the context's throttle.
+ */
+async function connectRedis (fastify: FastifyInstance, redis: ReturnType<typeof openRedis>, context: ComponentContext, startupWaitMs: number): Promise<void> {
+  const { store } = redis
+  const { client } = store
+  const onError = (err: Error): void => { context.warn('redis:error', { err: err.message }, 'Redis connection error') }
+  client.on('error', onError)
   fastify.addHook('onClose', async () => {
     await store.close()
     client.off('error', onError)
-    if (owned) await closeClient(client)
+    if (redis.owned) await closeClient(client)
   })
-  return store
+  if (client.status === 'wait') client.connect().catch(() => {})
+  const ready = await readyWithin(client, startupWaitMs)
+  if (!ready) fastify.log.warn({ waitedMs: startupWaitMs }, 'Redis not reachable at start-up: starting degraded, reconnecting in the background')
+
+  if (!redis.shared) {
+    // @fastify/redis waits for a ready connection and would hold the boot
+    // while Redis is down; then the same client is shared under the same name
+    if (ready) await fastify.register(fastifyRedis, { client: client as never, closeClient: false })
+    else fastify.decorate('redis', client as never)
+  }
 }
 
 export default fp<CachePluginOptions>(async function cachekitCache (fastify, options) {
@@ -121,19 +125,20 @@ export default fp<CachePluginOptions>(async function cachekitCache (fastify, opt
   }
   if (!fastify.hasDecorator('cacheMetrics')) await fastify.register(metricsPlugin)
 
-  const store: Store = kind === 'redis'
-    ? await connectRedis(fastify, opts, client)
-    : new MemoryStore({ prefix: opts.prefix, maxValueBytes: opts.maxValueBytes, maxEntries: opts.memoryMaxEntries })
-  if (kind === 'memory') fastify.addHook('onClose', async () => { await store.close() })
-
-  fastify.decorate('cache', new Cache({
+  const redis = kind === 'redis' ? openRedis(fastify, opts, client) : undefined
+  const store: Store = redis?.store ?? new MemoryStore({ prefix: opts.prefix, maxValueBytes: opts.maxValueBytes, maxEntries: opts.memoryMaxEntries })
+  // the one context every cachekit component is built with: the other plugins take it from `fastify.cache.context`
+  const context = new ComponentContext({
     store,
     keys: new KeyBuilder({ prefix: opts.prefix, hashSecret: opts.hashSecret }),
     metrics: fastify.cacheMetrics,
     logger: fastify.log,
-    defaultTtl: opts.defaultTtl,
     warnIntervalMs: opts.warnIntervalMs
-  }))
+  })
+  if (redis === undefined) fastify.addHook('onClose', async () => { await store.close() })
+  else await connectRedis(fastify, redis, context, opts.startupWaitMs)
+
+  fastify.decorate('cache', new Cache(context, { defaultTtl: opts.defaultTtl }))
 }, {
   fastify: '5.x',
   name: 'cachekit-cache'

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import { DEFAULT_STATE_TTL_SECONDS, MAX_STATE_TTL_SECONDS, OAuthStateStore } from '../lib/oauth/state-store.js'
-import { checkOptions } from '../lib/options.js'
+import { checkOptions, WarnIntervalOptionSchema } from '../lib/options.js'
 
 // This file is the `fastify-cachekit/oauth-state` entry point: the plugin and what its users need.
 export * from '../lib/public/common.js'
@@ -19,28 +19,21 @@ declare module 'fastify' {
 
 export const OAuthStatePluginOptionsSchema = Type.Object({
   ttl: Type.Optional(Type.Number({ default: DEFAULT_STATE_TTL_SECONDS, exclusiveMinimum: 0, maximum: MAX_STATE_TTL_SECONDS, description: 'lifetime of a state in seconds (OAUTH_STATE_TTL_SECONDS)' })),
-  warnIntervalMs: Type.Optional(Type.Integer({ default: 10_000, minimum: 0 }))
+  warnIntervalMs: WarnIntervalOptionSchema
 }, { additionalProperties: false })
 
 export type OAuthStatePluginOptions = Static<typeof OAuthStatePluginOptionsSchema>
 
 /**
- * Decorates `fastify.oauthState` over the shared store and key builder of
- * `cachekit-cache`. It owns nothing (GETDEL needs no script), so nothing to close.
+ * Decorates `fastify.oauthState` over the context of `cachekit-cache`
+ * (`fastify.cache.context`: store, keys, metrics, log). It owns nothing (GETDEL needs no script), so nothing to close.
  */
 export default fp<OAuthStatePluginOptions>(async function cachekitOAuthState (fastify, options) {
-  const opts = checkOptions(OAuthStatePluginOptionsSchema, options, 'cachekit-oauth-state') as Required<OAuthStatePluginOptions>
-  fastify.decorate('oauthState', new OAuthStateStore({
-    store: fastify.cache.store,
-    keys: fastify.cache.keys,
-    ttl: opts.ttl,
-    metrics: fastify.cacheMetrics,
-    logger: fastify.log,
-    warnIntervalMs: opts.warnIntervalMs
-  }))
+  const opts = checkOptions(OAuthStatePluginOptionsSchema, options, 'cachekit-oauth-state')
+  fastify.decorate('oauthState', new OAuthStateStore(fastify.cache.context.withWarnInterval(opts.warnIntervalMs), { ttl: opts.ttl }))
 }, {
   fastify: '5.x',
   name: 'cachekit-oauth-state',
   dependencies: ['cachekit-cache'],
-  decorators: { fastify: ['cache', 'cacheMetrics'] }
+  decorators: { fastify: ['cache'] }
 })

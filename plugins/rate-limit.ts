@@ -2,7 +2,7 @@ import fastifyRateLimit, { type RateLimitPluginOptions } from '@fastify/rate-lim
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { checkOptions } from '../lib/options.js'
+import { checkOptions, WarnIntervalOptionSchema } from '../lib/options.js'
 import { TokenBucket } from '../lib/rate-limit/token-bucket.js'
 import { rateLimitHeader, rateLimitPolicyHeader, refusalBody, refusalError, tooManyRequestsProblem } from '../lib/rate-limit/headers.js'
 import { ipIdentity, userIdentity } from '../lib/rate-limit/identity.js'
@@ -75,7 +75,7 @@ export const RateLimitPluginOptionsSchema = Type.Object({
   routes: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Z]+ /' }), Type.Union([Type.Literal(false), RoutePolicySchema]), {
     description: 'policies by "METHOD /route/:template", for routes that set no config.rateLimit; false exempts a route'
   })),
-  warnIntervalMs: Type.Optional(Type.Integer({ default: 10_000, minimum: 0 }))
+  warnIntervalMs: WarnIntervalOptionSchema
 }, { additionalProperties: false })
 
 export type TokenBucketPluginOptions = Static<typeof RateLimitPluginOptionsSchema> & {
@@ -85,7 +85,7 @@ export type TokenBucketPluginOptions = Static<typeof RateLimitPluginOptionsSchem
   rateLimitOptions?: Omit<RateLimitPluginOptions, 'store' | 'redis' | 'max' | 'timeWindow' | 'global' | 'keyGenerator' | 'skipOnError'>
 }
 
-type Resolved = Required<Omit<Static<typeof RateLimitPluginOptionsSchema>, 'routes'>> & Pick<Static<typeof RateLimitPluginOptionsSchema>, 'routes'>
+type Resolved = Required<Omit<Static<typeof RateLimitPluginOptionsSchema>, 'routes' | 'warnIntervalMs'>> & Pick<Static<typeof RateLimitPluginOptionsSchema>, 'routes' | 'warnIntervalMs'>
 
 /** Gives each new route its policy: its own config.rateLimit, else the map's, else the default one. */
 function assignPolicies (opts: Resolved): (route: RouteOptions) => void {
@@ -153,18 +153,14 @@ function fastPath (route: RouteOptions, limiterOf: (route: object) => TokenBucke
 export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fastify, options) {
   const { keyGenerator, rateLimitOptions, ...rest } = options
   const opts = checkOptions(RateLimitPluginOptionsSchema, rest, 'cachekit-rate-limit') as Resolved
-  const bucket = new TokenBucket({
-    store: fastify.cache.store,
-    keys: fastify.cache.keys,
-    metrics: fastify.cacheMetrics,
-    logger: fastify.log,
+  const context = fastify.cache.context.withWarnInterval(opts.warnIntervalMs)
+  const bucket = new TokenBucket(context, {
     onStoreError: opts.onStoreError,
     denyCacheSize: opts.denyCacheSize,
     localBucketSize: opts.localBucketSize,
-    maxBatch: opts.maxBatch,
-    warnIntervalMs: opts.warnIntervalMs
+    maxBatch: opts.maxBatch
   })
-  await fastify.cache.store.loadScripts([tokenBucketScript])
+  await context.store.loadScripts([tokenBucketScript])
   fastify.decorate('tokenBucket', bucket)
   fastify.decorateRequest('rateLimitDecision', null)
 
@@ -227,5 +223,5 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
   fastify: '5.x',
   name: 'cachekit-rate-limit',
   dependencies: ['cachekit-cache'],
-  decorators: { fastify: ['cache', 'cacheMetrics'] }
+  decorators: { fastify: ['cache'] }
 })

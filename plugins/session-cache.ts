@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
-import { checkOptions } from '../lib/options.js'
+import { checkOptions, WarnIntervalOptionSchema } from '../lib/options.js'
 import { DEFAULT_SESSION_TTL, SessionCache } from '../lib/session/session-cache.js'
 
 // This file is the `fastify-cachekit/session-cache` entry point: the plugin and what its users need.
@@ -23,29 +23,24 @@ export const SessionCachePluginOptionsSchema = Type.Object({
     id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }),
     key: Type.String({ minLength: 1, description: '32 bytes, base64' })
   }, { additionalProperties: false }), { description: 'encrypt values at rest (AES-256-GCM): the first key encrypts, all decrypt (SESSION_ENCRYPTION_KEYS)' })),
-  warnIntervalMs: Type.Optional(Type.Integer({ default: 10_000, minimum: 0 }))
+  warnIntervalMs: WarnIntervalOptionSchema
 }, { additionalProperties: false })
 
 export type SessionCachePluginOptions = Static<typeof SessionCachePluginOptionsSchema>
 
 /**
- * Decorates `fastify.sessionCache` over the shared store and key builder of
- * `cachekit-cache`, and loads its scripts (a failure there is fine: EVALSHA
+ * Decorates `fastify.sessionCache` over the context of `cachekit-cache`
+ * (`fastify.cache.context`: store, keys, metrics, log), and loads its scripts (a failure there is fine: EVALSHA
  * reloads on NOSCRIPT). It owns no connection, so nothing to close.
  */
 export default fp<SessionCachePluginOptions>(async function cachekitSessionCache (fastify, options) {
   const opts = checkOptions(SessionCachePluginOptionsSchema, options, 'cachekit-session-cache')
   let cache: SessionCache
   try {
-    cache = new SessionCache({
-      store: fastify.cache.store,
-      keys: fastify.cache.keys,
-      metrics: fastify.cacheMetrics,
-      logger: fastify.log,
+    cache = new SessionCache(fastify.cache.context.withWarnInterval(opts.warnIntervalMs), {
       ttl: opts.ttl,
       revocationTtl: opts.revocationTtl,
-      encryptionKeys: opts.encryptionKeys,
-      warnIntervalMs: opts.warnIntervalMs
+      encryptionKeys: opts.encryptionKeys
     })
   } catch (err) {
     throw new TypeError(`cachekit-session-cache: ${(err as Error).message}`)
@@ -56,5 +51,5 @@ export default fp<SessionCachePluginOptions>(async function cachekitSessionCache
   fastify: '5.x',
   name: 'cachekit-session-cache',
   dependencies: ['cachekit-cache'],
-  decorators: { fastify: ['cache', 'cacheMetrics'] }
+  decorators: { fastify: ['cache'] }
 })

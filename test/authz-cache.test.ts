@@ -1,6 +1,7 @@
 import t from 'tap'
 import { AuthzCache, type AuthzCacheOptions, type Decider } from '../lib/authz/authz-cache.js'
 import { authzRead, authzWrite } from '../lib/authz/scripts.js'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { CacheMetrics } from '../lib/metrics.js'
 import type { Store } from '../lib/store/store.js'
@@ -33,8 +34,8 @@ for (const { name, store, close } of backends) {
     t.teardown(close)
     t.beforeEach(async () => { await store.clear() })
     const keys = new KeyBuilder({ prefix: 'authz-test' })
-    const make = (decider: Decider, options: Partial<AuthzCacheOptions> = {}): AuthzCache =>
-      new AuthzCache({ store, keys, decider, ...options })
+    const make = (decider: Decider, { metrics, ...options }: Partial<AuthzCacheOptions> & { metrics?: CacheMetrics } = {}): AuthzCache =>
+      new AuthzCache(new ComponentContext({ store, keys, metrics }), { decider, ...options })
 
     t.test('a miss asks the decider and caches; the hit does not ask again', async (t) => {
       const decider = tableDecider(new Set(['ann doc read']))
@@ -218,15 +219,15 @@ t.test('options are checked', async (t) => {
   const store = {} as Store
   const keys = new KeyBuilder()
   const decider: Decider = async () => true
-  t.throws(() => new AuthzCache({ store, keys, decider, allowTtl: 0 }), /allowTtl/)
-  t.throws(() => new AuthzCache({ store, keys, decider, denyTtl: 3601 }), /denyTtl/)
-  t.throws(() => new AuthzCache({ store, keys, decider, denyTtl: 0.0001 }), /denyTtl/)
-  t.throws(() => new AuthzCache({ store, keys, decider, allowTtl: Number.NaN }), /allowTtl/)
-  t.throws(() => new AuthzCache({ store, keys, decider, shards: 0 }), /shards/)
-  t.throws(() => new AuthzCache({ store, keys, decider, shards: 1.5 }), /shards/)
-  t.throws(() => new AuthzCache({ store, keys, decider, shards: 2000 }), /shards/)
-  t.throws(() => new AuthzCache({ store, keys: new KeyBuilder({ maxPartLength: 3 }), decider }), /key builder/)
-  const cache = new AuthzCache({ store, keys, decider })
+  t.throws(() => new AuthzCache(new ComponentContext({ store, keys }), { decider, allowTtl: 0 }), /allowTtl/)
+  t.throws(() => new AuthzCache(new ComponentContext({ store, keys }), { decider, denyTtl: 3601 }), /denyTtl/)
+  t.throws(() => new AuthzCache(new ComponentContext({ store, keys }), { decider, denyTtl: 0.0001 }), /denyTtl/)
+  t.throws(() => new AuthzCache(new ComponentContext({ store, keys }), { decider, allowTtl: Number.NaN }), /allowTtl/)
+  t.throws(() => new AuthzCache(new ComponentContext({ store, keys }), { decider, shards: 0 }), /shards/)
+  t.throws(() => new AuthzCache(new ComponentContext({ store, keys }), { decider, shards: 1.5 }), /shards/)
+  t.throws(() => new AuthzCache(new ComponentContext({ store, keys }), { decider, shards: 2000 }), /shards/)
+  t.throws(() => new AuthzCache(new ComponentContext({ store, keys: new KeyBuilder({ maxPartLength: 3 }) }), { decider }), /key builder/)
+  const cache = new AuthzCache(new ComponentContext({ store, keys }), { decider })
   t.equal(cache.allowTtl, 300)
   t.equal(cache.denyTtl, 60)
   t.equal(cache.shards, 1)

@@ -3,6 +3,7 @@ import t from 'tap'
 import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../demo/authz-policy.js'
 import { AuthzCache } from '../lib/authz/authz-cache.js'
 import { casbinDeciders, CasbinPolicy } from '../lib/authz/casbin.js'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { startRedis } from './helpers/redis-server.js'
 import { bothStores, memoryStore } from './helpers/stores.js'
@@ -21,7 +22,7 @@ for (const { name, store, close } of await bothStores(redis, 'authz-casbin')) {
       const enforcer = await newEnforcer(DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY)
       const { decider, roleDecider } = casbinDeciders(enforcer)
       let enforces = 0
-      const cache = new AuthzCache({ store, keys, decider: async (...args) => { enforces++; return await decider(...args) }, roleDecider })
+      const cache = new AuthzCache(new ComponentContext({ store, keys }), { decider: async (...args) => { enforces++; return await decider(...args) }, roleDecider })
       return { cache, policy: new CasbinPolicy(enforcer, cache), enforces: () => enforces }
     }
 
@@ -75,7 +76,7 @@ t.test('an edit casbin refuses is an INTERNAL failure, and nothing is invalidate
   const enforcer = await newEnforcer(DEMO_AUTHZ_MODEL, refusing)
   const { store, close } = memoryStore('authz-casbin')
   t.teardown(close)
-  const cache = new AuthzCache({ store, keys: new KeyBuilder(), decider: casbinDeciders(enforcer).decider })
+  const cache = new AuthzCache(new ComponentContext({ store, keys: new KeyBuilder() }), { decider: casbinDeciders(enforcer).decider })
   let invalidations = 0
   const original = cache.invalidateSubject.bind(cache)
   cache.invalidateSubject = async (subject) => { invalidations++; return await original(subject) }
@@ -91,7 +92,7 @@ t.test('a custom role prefix', async (t) => {
   const { decider, roleDecider } = casbinDeciders(enforcer, { rolePrefix: 'group/' })
   const [{ store, close }, memory] = await bothStores(redis, 'authz-casbin')
   t.teardown(async () => { await close(); await memory.close() })
-  const cache = new AuthzCache({ store, keys: new KeyBuilder(), decider, roleDecider })
+  const cache = new AuthzCache(new ComponentContext({ store, keys: new KeyBuilder() }), { decider, roleDecider })
   const policy = new CasbinPolicy(enforcer, cache, { rolePrefix: 'group/' })
   t.same(await policy.assignRole('ann', 'editors'), { ok: true, value: true })
   t.equal(await cache.check('ann', 'docs', 'write'), true)

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { AuthzCache, type Decider } from '../lib/authz/authz-cache.js'
 import { AUTHZ_SCRIPTS } from '../lib/authz/scripts.js'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { CacheMetrics } from '../lib/metrics.js'
 import type { Store } from '../lib/store/store.js'
@@ -32,7 +33,7 @@ t.test('invalidateSubject sends the same commands with 10 and with 10,000 cached
   t.teardown(close)
   await store.loadScripts(AUTHZ_SCRIPTS)
   const decider = grantsDecider(new Set())
-  const cache = new AuthzCache({ store, keys, decider })
+  const cache = new AuthzCache(new ComponentContext({ store, keys }), { decider })
 
   const measure = async (decisions: number): Promise<Record<string, number>> => {
     await redis.flush()
@@ -62,7 +63,7 @@ t.test('invalidateSubject sends the same commands with 10 and with 10,000 cached
 t.test('invalidateAll sends one command per shard, however many decisions', async (t) => {
   const { store, close } = await redisStore(redis, 'authz-redis')
   t.teardown(close)
-  const cache = new AuthzCache({ store, keys, decider: grantsDecider(new Set()), shards: 4 })
+  const cache = new AuthzCache(new ComponentContext({ store, keys }), { decider: grantsDecider(new Set()), shards: 4 })
   await redis.flush()
   await Promise.all(Array.from({ length: 2000 }, (_, i) => cache.check(`user${i % 50}`, `doc${i}`, 'read')))
   await admin.config('RESETSTAT')
@@ -74,7 +75,7 @@ t.test('invalidateAll sends one command per shard, however many decisions', asyn
 t.test('a hit is one round trip: one EVALSHA', async (t) => {
   const { store, close } = await redisStore(redis, 'authz-redis')
   t.teardown(close)
-  const cache = new AuthzCache({ store, keys, decider: grantsDecider(new Set(['ann doc read'])) })
+  const cache = new AuthzCache(new ComponentContext({ store, keys }), { decider: grantsDecider(new Set(['ann doc read'])) })
   await redis.flush()
   await cache.check('ann', 'doc', 'read')
   await admin.config('RESETSTAT')
@@ -89,7 +90,7 @@ t.test('with Redis down the decider answers, correctly, and it is counted', asyn
   const metrics = new CacheMetrics()
   const grants = new Set(['ann doc read'])
   const decider = grantsDecider(grants)
-  const cache = new AuthzCache({ store, keys, decider, metrics })
+  const cache = new AuthzCache(new ComponentContext({ store, keys, metrics }), { decider })
   await redis.flush()
   t.equal(await cache.check('ann', 'doc', 'read'), true)
   await redis.kill()
@@ -117,7 +118,7 @@ t.test('a decision whose write fails is still answered', async (t) => {
   const { store, close } = await redisStore(redis, 'authz-redis')
   t.teardown(close)
   const metrics = new CacheMetrics()
-  const cache = new AuthzCache({ store, keys, metrics, decider: async () => { await redis.kill(); return true } })
+  const cache = new AuthzCache(new ComponentContext({ store, keys, metrics }), { decider: async () => { await redis.kill(); return true } })
   t.teardown(async () => { await redis.restart() })
   t.equal(await cache.check('ann', 'doc', 'read'), true)
   t.match(metrics.stats('authz'), { misses: 1, errors: 1 })
@@ -130,8 +131,8 @@ t.test('a failed invalidation is retried, and this instance asks the decider unt
   const grants = new Set(['ann doc read'])
   const decideA = grantsDecider(grants)
   const metrics = new CacheMetrics()
-  const cacheA = new AuthzCache({ store: a.store, keys, decider: decideA, metrics })
-  const cacheB = new AuthzCache({ store: b.store, keys, decider: grantsDecider(grants) })
+  const cacheA = new AuthzCache(new ComponentContext({ store: a.store, keys, metrics }), { decider: decideA })
+  const cacheB = new AuthzCache(new ComponentContext({ store: b.store, keys }), { decider: grantsDecider(grants) })
   await redis.flush()
   t.equal(await cacheB.check('ann', 'doc', 'read'), true, 'instance B caches an allow')
 

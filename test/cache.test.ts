@@ -1,5 +1,6 @@
 import t from 'tap'
 import { Cache } from '../lib/cache.js'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { CacheMetrics } from '../lib/metrics.js'
 import { startRedis } from './helpers/redis-server.js'
@@ -13,7 +14,7 @@ for (const { name, store, close } of await bothStores(redis, 'ck')) {
   t.test(`cache adapter: ${name}`, async (t) => {
     t.teardown(close)
     const metrics = new CacheMetrics()
-    const cache = new Cache({ store, keys: new KeyBuilder({ prefix: 'ck' }), metrics })
+    const cache = new Cache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'ck' }), metrics }))
     t.beforeEach(async () => { await cache.clear(); metrics.reset() })
 
     t.test('keys are relative to the prefix', async (t) => {
@@ -110,7 +111,7 @@ for (const { name, store, close } of await bothStores(redis, 'ck')) {
     })
 
     t.test('defaults: its own metrics, a 300 s default TTL', async (t) => {
-      const plain = new Cache({ store, keys: new KeyBuilder({ prefix: 'ck' }) })
+      const plain = new Cache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'ck' }) }))
       t.ok(plain.metrics instanceof CacheMetrics)
       t.equal(plain.defaultTtl, 300)
     })
@@ -130,7 +131,7 @@ t.test('fail-open: with Redis gone, helpers compute and methods return failures'
   t.teardown(close)
   const warnings: string[] = []
   const metrics = new CacheMetrics()
-  const cache = new Cache({ store, keys: new KeyBuilder({ prefix: 'ck' }), metrics, logger: { warn: (_d, m) => { warnings.push(m) } } })
+  const cache = new Cache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'ck' }), metrics, logger: { warn: (_d, m) => { warnings.push(m) } } }))
   await own.kill()
   while (client.status === 'ready') await new Promise((resolve) => setTimeout(resolve, 10))
 

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder, personal } from '../lib/keys.js'
 
 const keys = new KeyBuilder({ prefix: 'app', hashSecret: 's3cret' })
@@ -80,14 +81,14 @@ t.test('every key a plugin builds is in a namespace reserved from the cache adap
   const { OAuthStateStore } = await import('../lib/oauth/state-store.js')
   const { TokenBucket } = await import('../lib/rate-limit/token-bucket.js')
   const store = new MemoryStore({ prefix: 'app' })
-  const sessions = new SessionCache({ store, keys })
+  const sessions = new SessionCache(new ComponentContext({ store, keys }))
   const id = sessions.newId('ann')
   const built = [
     id.ok ? sessions.keyOf(id.value) : id,
     sessions.indexKeyOf('ann'),
-    new AuthzCache({ store, keys, decider: async () => true }).decisionKey('ann', 'doc', 'read'),
-    new OAuthStateStore({ store, keys }).keyFor('a'.repeat(43)),
-    new TokenBucket({ store, keys }).keyFor('login')
+    new AuthzCache(new ComponentContext({ store, keys }), { decider: async () => true }).decisionKey('ann', 'doc', 'read'),
+    new OAuthStateStore(new ComponentContext({ store, keys })).keyFor('a'.repeat(43)),
+    new TokenBucket(new ComponentContext({ store, keys })).keyFor('login')
   ]
   for (const key of built) {
     const namespace = key.ok ? keys.namespaceOf(key.value) : key.error.message

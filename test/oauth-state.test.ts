@@ -1,4 +1,5 @@
 import t from 'tap'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { codeChallengeOf } from '../lib/oauth/pkce.js'
 import { randomToken } from '../lib/oauth/random-token.js'
@@ -46,7 +47,7 @@ for (const { name, store, close } of await bothStores(redis)) {
   t.test(`oauth state store: ${name}`, async (t) => {
     t.teardown(close)
     t.beforeEach(async () => { await store.clear() })
-    const states = new OAuthStateStore({ store, keys })
+    const states = new OAuthStateStore(new ComponentContext({ store, keys }))
 
     t.test('create then consume: the data comes back once, bound as created', async (t) => {
       const created = await states.create({ userId: 'user-1', provider: 'demo', alias: 'work account', redirectUri: 'https://app.example.com/cb' })
@@ -97,7 +98,7 @@ for (const { name, store, close } of await bothStores(redis)) {
       // on Redis, the callbacks come through two clients, as from two instances
       const other = name === 'redis' ? await redisStore(redis, 'test') : undefined
       t.teardown(async () => { await other?.close() })
-      const instances = [states, new OAuthStateStore({ store: other?.store ?? store, keys })]
+      const instances = [states, new OAuthStateStore(new ComponentContext({ store: other?.store ?? store, keys }))]
       const created = await states.create({ userId: 'u', provider: 'demo' })
       if (!created.ok) return t.fail('create failed')
       const results = await Promise.all(Array.from({ length: 100 }, (_, i) => instances[i % 2].consume(created.value.state, { userId: 'u' })))
@@ -106,7 +107,7 @@ for (const { name, store, close } of await bothStores(redis)) {
     })
 
     t.test('a state expires after its TTL', async (t) => {
-      const short = new OAuthStateStore({ store, keys, ttl: 0.15 })
+      const short = new OAuthStateStore(new ComponentContext({ store, keys }), { ttl: 0.15 })
       const created = await short.create({ userId: 'u', provider: 'demo' })
       if (!created.ok) return t.fail('create failed')
       t.equal(created.value.expiresIn, 0.15)
@@ -116,7 +117,7 @@ for (const { name, store, close } of await bothStores(redis)) {
 
     t.test('another user is refused, and the state stays burned', async (t) => {
       const warnings: string[] = []
-      const watched = new OAuthStateStore({ store, keys, logger: { warn: (_d, message) => { warnings.push(message) } } })
+      const watched = new OAuthStateStore(new ComponentContext({ store, keys, logger: { warn: (_d, message) => { warnings.push(message) } } }))
       const created = await watched.create({ userId: 'alice', provider: 'demo' })
       if (!created.ok) return t.fail('create failed')
       t.same(await watched.consume(created.value.state, { userId: 'mallory' }), { ok: true, value: null })
@@ -134,7 +135,7 @@ for (const { name, store, close } of await bothStores(redis)) {
 
     t.test('malformed states are refused without any store call', async (t) => {
       const { store: watched, calls } = counting(store)
-      const guarded = new OAuthStateStore({ store: watched, keys })
+      const guarded = new OAuthStateStore(new ComponentContext({ store: watched, keys }))
       const before = await commandsServed(redis)
       for (const state of MALFORMED) {
         const r = await guarded.consume(state as string)
@@ -192,7 +193,7 @@ for (const { name, store, close } of await bothStores(redis)) {
     })
 
     t.test('consumes are counted: accepted hit, refused miss', async (t) => {
-      const counted = new OAuthStateStore({ store, keys })
+      const counted = new OAuthStateStore(new ComponentContext({ store, keys }))
       const created = await counted.create({ userId: 'u', provider: 'demo' })
       if (!created.ok) return t.fail('create failed')
       await counted.consume(created.value.state)
@@ -211,7 +212,7 @@ t.test('random tokens: well-formed and never repeated, across pool refills', asy
 
 t.test('a key builder that cannot make the key refuses create and consume', async (t) => {
   // personal parts are bounded before hashing: a 43-character state needs maxPartLength >= 43
-  const states = new OAuthStateStore({ store: memoryStore().store, keys: new KeyBuilder({ maxPartLength: 40 }) })
+  const states = new OAuthStateStore(new ComponentContext({ store: memoryStore().store, keys: new KeyBuilder({ maxPartLength: 40 }) }))
   const created = await states.create({ userId: 'u', provider: 'demo' })
   t.equal(!created.ok && created.error.code, 'INVALID_ARGUMENT')
   const consumed = await states.consume('A'.repeat(43))
@@ -220,7 +221,7 @@ t.test('a key builder that cannot make the key refuses create and consume', asyn
 
 t.test('the TTL is bounded', async (t) => {
   const store = memoryStore().store
-  const make = (ttl: number) => () => new OAuthStateStore({ store, keys, ttl } satisfies OAuthStateStoreOptions)
+  const make = (ttl: number) => () => new OAuthStateStore(new ComponentContext({ store, keys }), { ttl } satisfies OAuthStateStoreOptions)
   for (const ttl of [0, -1, 3601, Number.NaN]) t.throws(make(ttl), { name: 'TypeError' }, `ttl ${ttl}`)
   t.equal(make(3600)().ttl, 3600)
 })
@@ -231,7 +232,7 @@ t.test('Redis down: create fails and consume refuses (fail closed)', async (t) =
   const { store, close } = await redisStore(down, 'test', { commandTimeoutMs: 100 })
   t.teardown(close)
   const warnings: string[] = []
-  const states = new OAuthStateStore({ store, keys, logger: { warn: (_d, message) => { warnings.push(message) } } })
+  const states = new OAuthStateStore(new ComponentContext({ store, keys, logger: { warn: (_d, message) => { warnings.push(message) } } }))
   const created = await states.create({ userId: 'u', provider: 'demo', pkce: true })
   if (!created.ok) return t.fail('create failed while Redis was up')
 
@@ -253,7 +254,7 @@ t.test('Redis hung: consume times out and refuses; the state may be burned, neve
   t.teardown(() => hung.stop())
   const { store, close } = await redisStore(hung, 'test', { commandTimeoutMs: 100 })
   t.teardown(close)
-  const states = new OAuthStateStore({ store, keys })
+  const states = new OAuthStateStore(new ComponentContext({ store, keys }))
   const created = await states.create({ userId: 'u', provider: 'demo' })
   if (!created.ok) return t.fail('create failed while Redis was up')
   hung.pause()

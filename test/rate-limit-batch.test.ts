@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis'
 import t from 'tap'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { TokenBucket } from '../lib/rate-limit/token-bucket.js'
 import { TakeBatch } from '../lib/rate-limit/take-batch.js'
@@ -123,7 +124,7 @@ t.test('the token bucket batches its takes: concurrent takes on one bucket stay 
   const { store, close } = await redisStore(redis, 'batch')
   t.teardown(close)
   await store.loadScripts([tokenBucketScript])
-  const bucket = new TokenBucket({ store, keys: new KeyBuilder({ prefix: 'batch' }), denyCacheSize: 0 })
+  const bucket = new TokenBucket(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'batch' }) }), { denyCacheSize: 0 })
   await resetStats()
   const decisions = await Promise.all(Array.from({ length: 100 }, () => bucket.take('shared', { capacity: 30, refillPerSecond: 1 / 3600 })))
   t.equal(decisions.filter((d) => d.ok && d.value.allowed).length, 30, 'exactly the capacity is granted')

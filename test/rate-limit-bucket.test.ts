@@ -1,4 +1,5 @@
 import t from 'tap'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder, personal } from '../lib/keys.js'
 import { CacheMetrics } from '../lib/metrics.js'
 import { TokenBucket } from '../lib/rate-limit/token-bucket.js'
@@ -58,7 +59,7 @@ for (const backend of backends) {
   t.test(`TokenBucket: ${backend.name}`, async (t) => {
     t.teardown(backend.close)
     const keys = new KeyBuilder({ prefix: 'bucket' })
-    const bucket = new TokenBucket({ store: backend.store, keys })
+    const bucket = new TokenBucket(new ComponentContext({ store: backend.store, keys }))
     t.beforeEach(async () => { await backend.store.clear() })
 
     t.test('take counts down, refuses, and the refusal is then answered from memory', async (t) => {
@@ -127,13 +128,12 @@ t.test('fail policies with Redis down: each does what it says, counted and logge
   t.teardown(backend.close)
   const warnings: Array<{ details: object, message: string }> = []
   const metrics = new CacheMetrics()
-  const bucket = new TokenBucket({
+  const bucket = new TokenBucket(new ComponentContext({
     store: backend.store,
     keys: new KeyBuilder({ prefix: 'outage' }),
     metrics,
-    logger: { warn: (details, message) => { warnings.push({ details, message }) } },
-    denyCacheSize: 0
-  })
+    logger: { warn: (details, message) => { warnings.push({ details, message }) } }
+  }), { denyCacheSize: 0 })
   const before = await bucket.take('k', HOURLY, 3)
   t.same(before.ok && before.value.remaining, 0, 'while up, the bucket is emptied')
   await down.kill()
@@ -161,7 +161,7 @@ t.test('with Redis hung, the decision still comes within the deadline', async (t
   t.teardown(async () => { hung.resume(); await hung.stop() })
   const backend = await redisStore(hung, 'hung', { commandTimeoutMs: 100 })
   t.teardown(backend.close)
-  const bucket = new TokenBucket({ store: backend.store, keys: new KeyBuilder({ prefix: 'hung' }), onStoreError: 'local' })
+  const bucket = new TokenBucket(new ComponentContext({ store: backend.store, keys: new KeyBuilder({ prefix: 'hung' }) }), { onStoreError: 'local' })
   hung.pause()
   const r = await bucket.take('k', HOURLY)
   t.same(r.ok && [r.value.allowed, r.value.source], [true, 'local'])

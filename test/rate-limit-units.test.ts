@@ -1,4 +1,5 @@
 import t from 'tap'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { TokenBucket } from '../lib/rate-limit/token-bucket.js'
 import { rateLimitHeader, rateLimitPolicyHeader, refusalBody, tooManyRequestsProblem } from '../lib/rate-limit/headers.js'
@@ -49,7 +50,7 @@ t.test('refusal bodies: the JSON of the default error handler, reused per number
 })
 
 t.test('the store works when called with a plain window (no request to report to)', async (t) => {
-  const bucket = new TokenBucket({ store: new MemoryStore({ prefix: 'u' }), keys: new KeyBuilder({ prefix: 'u' }) })
+  const bucket = new TokenBucket(new ComponentContext({ store: new MemoryStore({ prefix: 'u' }), keys: new KeyBuilder({ prefix: 'u' }) }))
   const recorded: LimitState[] = []
   const Store = tokenBucketStore(bucket, { cost: 1, hashIdentities: false, record: (_r, s) => { recorded.push(s) } })
   const store = new Store({ max: 1, timeWindow: 60_000 })

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { ComponentContext } from '../lib/context.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { SessionCache } from '../lib/session/session-cache.js'
 import { startRedis } from './helpers/redis-server.js'
@@ -92,7 +93,7 @@ for (const { name, store, close } of await bothStores(redis, 'st')) {
       await cache.set(capped, { ttl: 3600 })
       const cappedTtl = await ttlOf(keyOf(capped.id))
       t.ok(cappedTtl > 0 && cappedTtl <= 30, `capped ttl ${cappedTtl}`)
-      const defaults = new SessionCache({ store, keys: new KeyBuilder({ prefix: 'st' }) })
+      const defaults = new SessionCache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'st' }) }))
       t.equal(defaults.ttlMs, 30 * 24 * 3600_000, '30 days by default')
       t.equal(defaults.revocationTtlMs, defaults.ttlMs, 'tombstones last as long by default')
     })

@@ -3,6 +3,7 @@ import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../../demo/authz-policy.js'
 import { AuthzCache } from '../../lib/authz/authz-cache.js'
 import { casbinDeciders } from '../../lib/authz/casbin.js'
 import { AUTHZ_SCRIPTS } from '../../lib/authz/scripts.js'
+import { ComponentContext } from '../../lib/context.js'
 import { KeyBuilder } from '../../lib/keys.js'
 import { benchStore, loopThroughput, type Scenario } from '../harness.js'
 
@@ -32,10 +33,10 @@ export const authzCheck: Scenario = {
     }
     for (let u = 0; u < LARGE_USERS; u++) await large.addRoleForUser(`user${u}`, `role:r${u % LARGE_ROLES}`)
     const keys = new KeyBuilder()
-    const cached = new AuthzCache({ store, keys, ...casbinDeciders(large) })
+    const cached = new AuthzCache(new ComponentContext({ store, keys }), { ...casbinDeciders(large) })
     const smallDecider = casbinDeciders(small).decider
     const largeDecider = casbinDeciders(large).decider
-    const uncached = new AuthzCache({ store, keys, decider: smallDecider })
+    const uncached = new AuthzCache(new ComponentContext({ store, keys }), { decider: smallDecider })
     const options = { durationMs: ctx.durationMs, concurrency: ctx.connections }
     let n = 0
     const expectTrue = (allowed: boolean): void => { if (!allowed) throw new Error('expected an allow') }

@@ -1,3 +1,4 @@
+import { ComponentContext } from '../../lib/context.js'
 import { KeyBuilder } from '../../lib/keys.js'
 import { Cache } from '../../lib/cache.js'
 import { benchStore, httpThroughput, loopThroughput, startServer, type Scenario } from '../harness.js'
@@ -10,7 +11,7 @@ export const cacheGetInProcess: Scenario = {
   unit: 'ops/s',
   async setup (ctx) {
     const { client, store } = await benchStore(ctx.redisUrl)
-    const cache = new Cache({ store, keys: new KeyBuilder() })
+    const cache = new Cache(new ComponentContext({ store, keys: new KeyBuilder() }))
     const seed = async (): Promise<void> => { await client.set('cachekit:bench:value', 'x'.repeat(100)) }
     const options = { durationMs: ctx.durationMs, concurrency: ctx.connections }
     return {

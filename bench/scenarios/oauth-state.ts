@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { ComponentContext } from '../../lib/context.js'
 import { KeyBuilder } from '../../lib/keys.js'
 import { OAuthStateStore } from '../../lib/oauth/state-store.js'
 import { benchStore, loopThroughput, type Scenario } from '../harness.js'
@@ -16,7 +17,7 @@ export const oauthStateRoundTrip: Scenario = {
   unit: 'flows/s',
   async setup (ctx) {
     const { client, store } = await benchStore(ctx.redisUrl)
-    const states = new OAuthStateStore({ store, keys: new KeyBuilder() })
+    const states = new OAuthStateStore(new ComponentContext({ store, keys: new KeyBuilder() }))
     const options = { durationMs: ctx.durationMs, concurrency: ctx.connections }
     const ours = async (): Promise<void> => {
       const created = await states.create({ userId: 'user-42', provider: 'demo', pkce: true })

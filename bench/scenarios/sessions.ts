@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import { ComponentContext } from '../../lib/context.js'
 import { KeyBuilder } from '../../lib/keys.js'
 import { SessionCache } from '../../lib/session/session-cache.js'
 import type { Session } from '../../lib/session/schema.js'
@@ -6,7 +7,7 @@ import { benchStore, loopThroughput, type Scenario } from '../harness.js'
 
 async function sessionsOnRedis (redisUrl: string, commandTimeoutMs?: number): Promise<{ client: Redis, cache: SessionCache }> {
   const { client, store } = await benchStore(redisUrl, { commandTimeoutMs })
-  const cache = new SessionCache({ store, keys: new KeyBuilder() })
+  const cache = new SessionCache(new ComponentContext({ store, keys: new KeyBuilder() }))
   await cache.loadScripts()
   return { client, cache }
 }

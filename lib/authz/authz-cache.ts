@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import type { ComponentContext } from '../context.js'
 import type { KeyBuilder, KeyPart } from '../keys.js'
-import { ThrottledWarning, type Logger } from '../log-throttle.js'
-import { CacheMetrics } from '../metrics.js'
+import type { CacheMetrics } from '../metrics.js'
 import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { ok, type Failure, type Result, type Success } from '../result.js'
 import type { Store } from '../store/store.js'
@@ -21,6 +21,10 @@ import { authzRead, authzWrite, type ReadReply } from './scripts.js'
  *
  * Failure policy: when Redis fails the decider answers (never "allow" by
  * default); when the decider fails the answer is deny, and it is not cached.
+ *
+ * Its store, keys, metrics and log come from a ComponentContext: the plugin
+ * passes `fastify.cache.context`; without Fastify,
+ * `new AuthzCache(new ComponentContext({ store }), { decider })`.
  */
 
 /** Answers whether `subject` may do `action` on `resource`. A rejection counts as deny. */
@@ -34,8 +38,6 @@ export const MAX_DECISION_TTL = 3600
 export const MAX_SHARDS = 1024
 
 export interface AuthzCacheOptions {
-  store: Store
-  keys: KeyBuilder
   decider: Decider
   /** For `hasRole`; without one every role check is a deny. */
   roleDecider?: RoleDecider
@@ -49,9 +51,6 @@ export interface AuthzCacheOptions {
    * group. Every instance sharing a Redis must use the same number.
    */
   shards?: number
-  metrics?: CacheMetrics
-  logger?: Logger
-  warnIntervalMs?: number
 }
 
 interface DecisionKeys { global: string, subject: string, decision: string }
@@ -66,11 +65,11 @@ export class AuthzCache {
   readonly denyTtl: number
   readonly shards: number
   readonly metrics: CacheMetrics
+  readonly context: ComponentContext
   readonly #store: Store
   readonly #keys: KeyBuilder
   readonly #decider: Decider
   readonly #roleDecider: RoleDecider
-  readonly #warning: ThrottledWarning
   readonly #allowMs: number
   readonly #denyMs: number
   /** Generations outlive every decision: a decision is only valid while its generations exist. */
@@ -81,7 +80,8 @@ export class AuthzCache {
   #failedInvalidations = 0
   #coveredInvalidations = 0
 
-  constructor (options: AuthzCacheOptions) {
+  /** Throws a TypeError for bad options (TTLs, shards): a configuration error. */
+  constructor (context: ComponentContext, options: AuthzCacheOptions) {
     this.allowTtl = options.allowTtl ?? DEFAULT_ALLOW_TTL
     this.denyTtl = options.denyTtl ?? DEFAULT_DENY_TTL
     this.#allowMs = ttlOptionMs('AuthzCache', 'allowTtl', this.allowTtl, MAX_DECISION_TTL)
@@ -91,12 +91,12 @@ export class AuthzCache {
     if (!Number.isInteger(this.shards) || this.shards < 1 || this.shards > MAX_SHARDS) {
       throw new TypeError(`AuthzCache: shards must be an integer in [1, ${MAX_SHARDS}], got ${String(this.shards)}`)
     }
-    this.#store = options.store
-    this.#keys = options.keys
+    this.context = context
+    this.#store = context.store
+    this.#keys = context.keys
+    this.metrics = context.metrics
     this.#decider = options.decider
     this.#roleDecider = options.roleDecider ?? (async () => false)
-    this.metrics = options.metrics ?? new CacheMetrics()
-    this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
     this.#tags = Array.from({ length: this.shards }, (_, i) => `authz-${i}`)
     this.#globalKeys = this.#tags.map((tag) => {
       const key = this.#keys.tagged(KEY_NAMESPACES.authz, tag, 'g')
@@ -146,9 +146,7 @@ export class AuthzCache {
    */
   #invalidationFailed (failure: Failure): Failure {
     this.#failedInvalidations++
-    this.metrics.error(METRICS_NAMESPACES.authz)
-    this.#warning.warn('authz:invalidate', { code: failure.error.code }, `authz invalidation failed: ${failure.error.message}`)
-    return failure
+    return this.context.failed(METRICS_NAMESPACES.authz, failure, 'authz invalidation failed', { topic: 'authz:invalidate' })
   }
 
   async #owesInvalidation (): Promise<boolean> {
@@ -174,7 +172,7 @@ export class AuthzCache {
   async #decide (subject: string, parts: KeyPart[], ask: () => Promise<boolean>): Promise<boolean> {
     const keys = this.#keysFor(subject, parts)
     if (!keys.ok) {
-      this.#warning.warn('authz:argument', { code: keys.error.code }, `authz check denied: ${keys.error.message}`)
+      this.context.warn('authz:argument', { code: keys.error.code }, `authz check denied: ${keys.error.message}`)
       return false
     }
     if (await this.#owesInvalidation()) {
@@ -184,9 +182,8 @@ export class AuthzCache {
     const { global, subject: subjectKey, decision } = keys.value
     const read = await this.#store.runScript(authzRead, [global, subjectKey, decision], [])
     if (!read.ok) {
-      this.metrics.error(METRICS_NAMESPACES.authz)
+      this.context.failed(METRICS_NAMESPACES.authz, read, 'authz cache unavailable, asking the decider', { topic: 'authz:read' })
       this.metrics.degraded(METRICS_NAMESPACES.authz)
-      this.#warning.warn('authz:read', { code: read.error.code }, `authz cache unavailable, asking the decider: ${read.error.message}`)
       return (await this.#ask(ask)) === true
     }
     if (read.value.hit) {
@@ -207,9 +204,9 @@ export class AuthzCache {
     try {
       const answer: unknown = await ask()
       if (typeof answer === 'boolean') return answer
-      this.#warning.warn('authz:decider', {}, `authz decider answered ${typeof answer}, not a boolean: denied`)
+      this.context.warn('authz:decider', {}, `authz decider answered ${typeof answer}, not a boolean: denied`)
     } catch (err) {
-      this.#warning.warn('authz:decider', { err: String(err) }, 'authz decider failed: denied, not cached')
+      this.context.warn('authz:decider', { err: String(err) }, 'authz decider failed: denied, not cached')
     }
     return null
   }
@@ -224,9 +221,6 @@ export class AuthzCache {
       seen.subject === '' ? freshGeneration() : '',
       this.#genTtlMs
     ])
-    if (!written.ok) {
-      this.metrics.error(METRICS_NAMESPACES.authz)
-      this.#warning.warn('authz:write', { code: written.error.code }, `authz decision not cached: ${written.error.message}`)
-    }
+    if (!written.ok) this.context.failed(METRICS_NAMESPACES.authz, written, 'authz decision not cached', { topic: 'authz:write' })
   }
 }

@@ -1,7 +1,7 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { ComponentContext } from '../context.js'
 import { personal, type KeyBuilder } from '../keys.js'
-import { ThrottledWarning, type Logger } from '../log-throttle.js'
-import { CacheMetrics } from '../metrics.js'
+import type { CacheMetrics } from '../metrics.js'
 import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { attempt, fail, ok, type Failure, type Result } from '../result.js'
 import type { Store } from '../store/store.js'
@@ -23,6 +23,10 @@ import { oauth2StateFunctions, type OAuth2StateFunctions, type OAuth2StateOption
  * - The key holds a keyed hash (HMAC) of the state, never the state itself:
  *   someone who can read Redis keys (SCAN, MONITOR of key names, a dump) learns
  *   nothing they could take to a callback.
+ *
+ * Its store, keys, metrics and log come from a ComponentContext: the plugin
+ * passes `fastify.cache.context`; without Fastify,
+ * `new OAuthStateStore(new ComponentContext({ store }), { ttl })`.
  */
 
 export const DEFAULT_STATE_TTL_SECONDS = 600
@@ -42,14 +46,8 @@ const MAX_REDIRECT_URI_LENGTH = 2048
 const isStateData = TypeCompiler.Compile(StateDataSchema)
 
 export interface OAuthStateStoreOptions {
-  store: Store
-  keys: KeyBuilder
   /** Lifetime of a state in seconds, in (0, 3600]; default 600. */
   ttl?: number
-  /** Counts accepted (hit), refused (miss) and failed (error) consumes under namespace `oauth`. */
-  metrics?: CacheMetrics
-  logger?: Logger
-  warnIntervalMs?: number
 }
 
 function invalid (message: string): Failure {
@@ -72,20 +70,22 @@ function isHttpUrl (value: string): boolean {
 }
 
 export class OAuthStateStore implements OAuthStates {
+  readonly context: ComponentContext
   readonly store: Store
   readonly keys: KeyBuilder
   readonly ttl: number
+  /** Counts accepted (hit), refused (miss) and failed (error) consumes under namespace `oauth`. */
   readonly metrics: CacheMetrics
-  readonly #warning: ThrottledWarning
 
-  constructor (options: OAuthStateStoreOptions) {
+  /** Throws a TypeError for a bad `ttl` (a configuration error). */
+  constructor (context: ComponentContext, options: OAuthStateStoreOptions = {}) {
     const ttl = options.ttl ?? DEFAULT_STATE_TTL_SECONDS
     ttlOptionMs('OAuthStateStore', 'ttl', ttl, MAX_STATE_TTL_SECONDS)
-    this.store = options.store
-    this.keys = options.keys
+    this.context = context
+    this.store = context.store
+    this.keys = context.keys
     this.ttl = ttl
-    this.metrics = options.metrics ?? new CacheMetrics()
-    this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
+    this.metrics = context.metrics
   }
 
   /** True for a string shaped like a state this store issues (no store call). */
@@ -145,7 +145,7 @@ export class OAuthStateStore implements OAuthStates {
     const otherUser = options.userId !== undefined && options.userId !== data.userId
     const otherProvider = options.provider !== undefined && options.provider !== data.provider
     if (otherUser || otherProvider) {
-      this.#warning.warn('oauth:mismatch', { otherUser, otherProvider }, 'OAuth state presented for another user or provider: refused and burned')
+      this.context.warn('oauth:mismatch', { otherUser, otherProvider }, 'OAuth state presented for another user or provider: refused and burned')
       return this.#refused()
     }
     this.metrics.hit(METRICS_NAMESPACES.oauth)
@@ -167,7 +167,6 @@ export class OAuthStateStore implements OAuthStates {
   }
 
   #failed (failure: Failure): Failure {
-    this.metrics.error(METRICS_NAMESPACES.oauth)
-    return this.#warning.outage('oauth', failure, 'OAuth state store unavailable, refusing')
+    return this.context.failed(METRICS_NAMESPACES.oauth, failure, 'OAuth state could not be checked: refused')
   }
 }

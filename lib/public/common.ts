@@ -4,6 +4,7 @@
  * caller may mark as personal data. Re-exported by each `plugins/*.ts` entry,
  * so `fastify-cachekit/<plugin>` alone is enough to use that plugin.
  */
+export { ComponentContext, type ComponentContextOptions, type FailureReport } from '../context.js'
 export { CacheError, fail, isOutage, ok, unwrap, valueOr, type ErrorCode, type Failure, type Result, type Success } from '../result.js'
 export { KeyBuilder, personal, type KeyBuilderOptions, type KeyPart, type PersonalPart } from '../keys.js'
 export type { SetOptions, Store, StoreHealth, StoreKind } from '../store/store.js'

@@ -1,5 +1,5 @@
+import type { ComponentContext } from '../context.js'
 import type { KeyBuilder, KeyPart } from '../keys.js'
-import { ThrottledWarning, type Logger } from '../log-throttle.js'
 import type { CacheMetrics } from '../metrics.js'
 import { degradedRateLimitNamespace, KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { ok, type Result } from '../result.js'
@@ -14,13 +14,13 @@ import { tokenBucketScript, type BucketReply, type Decision } from './token-buck
  * The direct token-bucket API (`fastify.tokenBucket`): take, peek and reset
  * over the shared store, with the fail policy applied when the store fails,
  * the deny cache in front, and an in-process bucket for the `local` policy.
+ *
+ * Its store, keys, metrics and log come from a ComponentContext: the plugin
+ * passes `fastify.cache.context`; without Fastify,
+ * `new TokenBucket(new ComponentContext({ store }), { onStoreError: 'local' })`.
  */
 
 export interface TokenBucketOptions {
-  store: Store
-  keys: KeyBuilder
-  metrics?: CacheMetrics
-  logger?: Logger
   /** Fail policy of policies that name none. Default `open`. */
   onStoreError?: FailPolicy
   /** Refusals remembered per instance (0: off). Default 10,000. */
@@ -33,30 +33,29 @@ export interface TokenBucketOptions {
   maxBatch?: number
   /** Buckets the in-process stand-in keeps (policy `local`). Default 10,000. */
   localBucketSize?: number
-  warnIntervalMs?: number
 }
 
 export class TokenBucket {
+  readonly context: ComponentContext
   readonly store: Store
   readonly keys: KeyBuilder
+  readonly metrics: CacheMetrics
   readonly onStoreError: FailPolicy
   readonly denyCache: DenyCache
   /** Degraded decisions (made without the store) since start, by fail policy. */
   readonly degraded: Record<FailPolicy, number> = { open: 0, closed: 0, local: 0 }
   readonly #local: MemoryData
   readonly #batch: TakeBatch
-  readonly #metrics: CacheMetrics | undefined
-  readonly #warning: ThrottledWarning
 
-  constructor (options: TokenBucketOptions) {
-    this.store = options.store
-    this.keys = options.keys
+  constructor (context: ComponentContext, options: TokenBucketOptions = {}) {
+    this.context = context
+    this.store = context.store
+    this.keys = context.keys
+    this.metrics = context.metrics
     this.onStoreError = options.onStoreError ?? 'open'
     this.denyCache = new DenyCache(options.denyCacheSize ?? 10_000)
     this.#local = new MemoryData(options.localBucketSize ?? 10_000)
     this.#batch = new TakeBatch(this.store, options.maxBatch)
-    this.#metrics = options.metrics
-    this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
   }
 
   /** The store key of a bucket named `name` (one part, or several). */
@@ -116,10 +115,9 @@ export class TokenBucket {
       if (reply.error.code === 'INVALID_ARGUMENT') return reply
       const failPolicy = policy.onStoreError ?? this.onStoreError
       this.degraded[failPolicy]++
-      this.#metrics?.error(METRICS_NAMESPACES.rateLimit)
-      this.#metrics?.degraded(degradedRateLimitNamespace(failPolicy))
-      this.#warning.warn(`${METRICS_NAMESPACES.rateLimit}:${failPolicy}`, { err: reply.error.message, code: reply.error.code, failPolicy },
-        `rate limiter store failed: deciding with fail policy "${failPolicy}"`)
+      this.context.failed(METRICS_NAMESPACES.rateLimit, reply, `rate limiter store failed: deciding with fail policy "${failPolicy}"`,
+        { topic: degradedRateLimitNamespace(failPolicy), details: { failPolicy } })
+      this.metrics.degraded(degradedRateLimitNamespace(failPolicy))
       if (failPolicy === 'closed') return reply
       if (failPolicy === 'open') {
         return ok({ allowed: true, remaining: null, retryAfterMs: 0, resetMs: 0, limit: policy.capacity, source: 'open' } satisfies Decision)

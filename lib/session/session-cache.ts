@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
+import type { ComponentContext } from '../context.js'
 import type { KeyBuilder } from '../keys.js'
-import { ThrottledWarning, type Logger } from '../log-throttle.js'
-import { CacheMetrics } from '../metrics.js'
+import type { CacheMetrics } from '../metrics.js'
 import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { fail, ok, type Failure, type Result, type Success } from '../result.js'
 import { sha1 } from '../scripts.js'
@@ -25,13 +25,13 @@ import { sessionListScript, sessionRevokeScript, sessionScripts, sessionSetScrip
  * The cache is never the source of truth: every failure is a Result the caller
  * treats as a miss, and a revocation is never undone (tombstones refuse a late
  * re-cache of a revoked id; touch writes back only the value it read).
+ *
+ * Its store, keys, metrics and log come from a ComponentContext: the plugin
+ * passes `fastify.cache.context`; without Fastify,
+ * `new SessionCache(new ComponentContext({ store }), { ttl })`.
  */
 
 export interface SessionCacheOptions {
-  store: Store
-  keys: KeyBuilder
-  metrics?: CacheMetrics
-  logger?: Logger
   /** Seconds a session is cached when it has no expiresAt, and the sliding window of touch(). Default 30 days. */
   ttl?: number
   /** Seconds a revoked id stays refused. Default: `ttl`. */
@@ -40,7 +40,6 @@ export interface SessionCacheOptions {
   encryptionKeys?: readonly EncryptionKey[]
   /** Sessions kept decoded per instance, so a read of unchanged bytes skips parsing and decrypting. Default 1024. */
   decodedMemoSize?: number
-  warnIntervalMs?: number
 }
 
 /** What `set` did: `stored`, or refused because the id was `revoked` or the session had already `expired`. */
@@ -60,13 +59,13 @@ const SESSION_ID = new RegExp(SESSION_ID_PATTERN)
 const TOUCH_ATTEMPTS = 5
 
 export class SessionCache {
+  readonly context: ComponentContext
   readonly store: Store
   readonly keys: KeyBuilder
   readonly metrics: CacheMetrics
   readonly ttlMs: number
   readonly revocationTtlMs: number
   readonly #codec: SessionCodec
-  readonly #warning: ThrottledWarning
   /** The last value decoded per id, so a read of unchanged bytes skips parsing, checking and decrypting. */
   readonly #decoded = new Map<string, { key: string, raw: string, session: Session }>()
   readonly #decodedMemoSize: number
@@ -74,15 +73,15 @@ export class SessionCache {
   readonly #sessionKeyHead: string
 
   /** Throws TypeError on bad options (TTLs, encryption keys): a configuration error. */
-  constructor (options: SessionCacheOptions) {
-    this.store = options.store
-    this.keys = options.keys
-    this.metrics = options.metrics ?? new CacheMetrics()
+  constructor (context: ComponentContext, options: SessionCacheOptions = {}) {
+    this.context = context
+    this.store = context.store
+    this.keys = context.keys
+    this.metrics = context.metrics
     this.ttlMs = ttlOptionMs('SessionCache', 'ttl', options.ttl ?? DEFAULT_SESSION_TTL)
     this.revocationTtlMs = ttlOptionMs('SessionCache', 'revocationTtl', options.revocationTtl ?? this.ttlMs / 1000)
     const keys = options.encryptionKeys ?? []
     this.#codec = new SessionCodec(keys.length === 0 ? undefined : new SessionCipher(keys))
-    this.#warning = new ThrottledWarning(options.logger, options.warnIntervalMs)
     this.#decodedMemoSize = Math.max(1, options.decodedMemoSize ?? 1024)
     const probe = built(this.keys.tagged(KEY_NAMESPACES.session, 'T', 'R'))
     this.#sessionKeyHead = probe.slice(0, -'T}:R'.length)
@@ -306,14 +305,12 @@ export class SessionCache {
       this.#decoded.set(id, { key, raw, session: decoded.value })
       return copySession(decoded.value)
     }
-    this.metrics.error(METRICS_NAMESPACES.sessions)
-    this.#warning.warn('sessions:DECODE', { namespace: METRICS_NAMESPACES.sessions }, `session entry treated as a miss: ${decoded.error.message}`)
+    this.context.failed(METRICS_NAMESPACES.sessions, decoded, 'session entry treated as a miss')
     return null
   }
 
   #failed (failure: Failure): Failure {
-    this.metrics.error(METRICS_NAMESPACES.sessions)
-    return this.#warning.outage('sessions', failure, 'session cache degraded', { namespace: METRICS_NAMESPACES.sessions })
+    return this.context.failed(METRICS_NAMESPACES.sessions, failure, 'session cache degraded')
   }
 }
 

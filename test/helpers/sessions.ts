@@ -1,4 +1,6 @@
+import { ComponentContext } from '../../lib/context.js'
 import { KeyBuilder } from '../../lib/keys.js'
+import type { Logger } from '../../lib/log-throttle.js'
 import { CacheMetrics } from '../../lib/metrics.js'
 import type { Session } from '../../lib/session/schema.js'
 import { SessionCache, type SessionCacheOptions } from '../../lib/session/session-cache.js'
@@ -8,8 +10,8 @@ import type { Store } from '../../lib/store/store.js'
 export const KEY_A = Buffer.alloc(32, 1).toString('base64')
 export const KEY_B = Buffer.alloc(32, 2).toString('base64')
 
-export function sessionCache (store: Store, options: Partial<SessionCacheOptions> = {}): SessionCache {
-  return new SessionCache({ store, keys: new KeyBuilder({ prefix: store.prefix }), metrics: new CacheMetrics(), ...options })
+export function sessionCache (store: Store, { logger, ...options }: SessionCacheOptions & { logger?: Logger } = {}): SessionCache {
+  return new SessionCache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: store.prefix }), metrics: new CacheMetrics(), logger }), options)
 }
 
 /** A session with every field filled, for `userId`, under a fresh id. */
