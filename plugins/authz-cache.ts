@@ -5,11 +5,13 @@ import { AUTHZ_SCRIPTS } from '../lib/authz/scripts.js'
 import { AuthzCache, DEFAULT_ALLOW_TTL, DEFAULT_DENY_TTL, MAX_DECISION_TTL, MAX_SHARDS, type Decider, type RoleDecider } from '../lib/authz/authz-cache.js'
 import { casbinDeciders, CasbinPolicy, DEFAULT_ROLE_PREFIX, type CasbinEnforcer } from '../lib/authz/casbin.js'
 import { checkOptions, WarnIntervalOptionSchema } from '../lib/options.js'
+import { userIdOf } from '../lib/request-user.js'
 import type { Result } from '../lib/result.js'
 
 // This file is the `fastify-cachekit/authz-cache` entry point: the plugin and what its users need.
 export * from '../lib/public/common.js'
 export { AuthzCache, DEFAULT_ALLOW_TTL, DEFAULT_DENY_TTL, MAX_DECISION_TTL, type AuthzCacheOptions, type Decider, type RoleDecider } from '../lib/authz/authz-cache.js'
+export { userIdOf } from '../lib/request-user.js'
 export { casbinDeciders, CasbinPolicy, DEFAULT_ROLE_PREFIX, type CasbinDeciders, type CasbinEnforcer, type CasbinOptions } from '../lib/authz/casbin.js'
 
 /** Reads the acting subject from a request; undefined when nobody is authenticated. */
@@ -59,18 +61,14 @@ export type AuthzPluginOptions = Static<typeof AuthzPluginOptionsSchema> & {
   roleDecider?: RoleDecider
   /** A casbin Enforcer: decides, and `fastify.authz.policy` edits it. */
   enforcer?: CasbinEnforcer
-  /** Default: `request.user` when it is a string, or its `id`. */
+  /** Default: `userSubject`, the user's `id`, else its `sub`, else `request.user` itself when a string or number. */
   subject?: SubjectGetter
 }
 
 type Resolved = Required<Omit<Static<typeof AuthzPluginOptionsSchema>, 'warnIntervalMs'>> & Pick<Static<typeof AuthzPluginOptionsSchema>, 'warnIntervalMs'>
 
-/** `request.user` as a subject: a string or number, or an object's `id`. */
-export const userSubject: SubjectGetter = (request) => {
-  const user = (request as { user?: unknown }).user
-  const id = typeof user === 'object' && user !== null ? (user as { id?: unknown }).id : user
-  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined
-}
+/** `request.user` as a subject (see `userIdOf`): its `id`, else its `sub`, else the user itself when a string or number. */
+export const userSubject: SubjectGetter = (request) => userIdOf((request as { user?: unknown }).user)
 
 /** Answers with an RFC 9457 problem-details body. */
 function problem (request: FastifyRequest, reply: FastifyReply, status: 401 | 403, title: string, detail: string): FastifyReply {

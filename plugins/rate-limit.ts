@@ -17,6 +17,7 @@ export type { CapacityPolicy, FailPolicy, RatePolicy, WindowPolicy } from '../li
 export type { Decision, DecisionSource } from '../lib/rate-limit/token-bucket-script.js'
 export { RateLimitStoreError, type LimitState } from '../lib/rate-limit/limiter-store.js'
 export { foldIp, ipIdentity, userIdentity, type IdentifiedRequest } from '../lib/rate-limit/identity.js'
+export { userIdOf } from '../lib/request-user.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

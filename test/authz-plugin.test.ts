@@ -156,6 +156,7 @@ t.test('with a plain decider: default subject from request.user, role guard, no 
     (await app.inject({ url, headers: { ...headers, ...(user === undefined ? {} : { 'x-user': JSON.stringify(user) }) } })).statusCode
   t.equal(await get('/docs', 'ann'), 200, 'a string user')
   t.equal(await get('/docs', { id: 'ann' }), 200, 'a user object with an id')
+  t.equal(await get('/docs', { sub: 'ann', iss: 'https://issuer.example' }), 200, 'a JWT payload: its sub, as the rate limiter reads it')
   t.equal(await get('/docs', 'bob'), 403)
   t.equal(await get('/docs', 42), 403, 'a numeric id is a subject too')
   t.equal(await get('/docs', { name: 'ann' }), 401, 'an object without an id is nobody')

@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net'
+import { userIdOf } from '../request-user.js'
 
 /**
  * Who a request counts against. The default is the client IP as the framework
@@ -46,12 +47,11 @@ export function ipIdentity (request: IdentifiedRequest): string {
 }
 
 /**
- * The verified user (`request.user` as set by an auth plugin: a string or
- * number, or an object with `id` or `sub`) as `user:<id>`; anonymous requests
- * fall back to the client IP.
+ * The verified user (`request.user` as set by an auth plugin, read by
+ * `userIdOf`: its `id`, else its `sub`, else the user itself) as
+ * `user:<id>`; anonymous requests fall back to the client IP.
  */
 export function userIdentity (request: IdentifiedRequest): string {
-  const user = request.user as { id?: unknown, sub?: unknown } | string | number | null | undefined
-  const id = typeof user === 'object' && user !== null ? user.id ?? user.sub : user
-  return typeof id === 'string' || typeof id === 'number' ? `user:${id}` : foldIp(request.ip)
+  const id = userIdOf(request.user)
+  return id === undefined ? foldIp(request.ip) : `user:${id}`
 }
