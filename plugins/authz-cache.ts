@@ -5,6 +5,7 @@ import { AUTHZ_SCRIPTS } from '../lib/authz/scripts.js'
 import { AuthzCache, DEFAULT_ALLOW_TTL, DEFAULT_DENY_TTL, MAX_DECISION_TTL, MAX_SHARDS, type Decider, type RoleDecider } from '../lib/authz/authz-cache.js'
 import { casbinDeciders, CasbinPolicy, DEFAULT_ROLE_PREFIX, type CasbinEnforcer } from '../lib/authz/casbin.js'
 import { checkOptions, WarnIntervalOptionSchema } from '../lib/options.js'
+import { problem, sendProblem } from '../lib/problem.js'
 import { userIdOf } from '../lib/request-user.js'
 import type { Result } from '../lib/result.js'
 
@@ -70,11 +71,6 @@ type Resolved = Required<Omit<Static<typeof AuthzPluginOptionsSchema>, 'warnInte
 /** `request.user` as a subject (see `userIdOf`): its `id`, else its `sub`, else the user itself when a string or number. */
 export const userSubject: SubjectGetter = (request) => userIdOf((request as { user?: unknown }).user)
 
-/** Answers with an RFC 9457 problem-details body. */
-function problem (request: FastifyRequest, reply: FastifyReply, status: 401 | 403, title: string, detail: string): FastifyReply {
-  return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail, instance: request.url })
-}
-
 export default fp<AuthzPluginOptions>(async function cachekitAuthz (fastify, options) {
   const { decider, roleDecider, enforcer, subject, ...rest } = options
   const opts = checkOptions(AuthzPluginOptionsSchema, rest, 'cachekit-authz') as Resolved
@@ -97,8 +93,8 @@ export default fp<AuthzPluginOptions>(async function cachekitAuthz (fastify, opt
     const getSubject = guardOptions.subject ?? defaultSubject
     return async (request, reply) => {
       const who = getSubject(request)
-      if (who === undefined || who === '') return problem(request, reply, 401, 'Unauthorized', 'this route needs an authenticated subject')
-      if (!(await decide(who))) return problem(request, reply, 403, 'Forbidden', denied)
+      if (who === undefined || who === '') return sendProblem(reply, problem('UNAUTHORIZED', 'this route needs an authenticated subject', request.url))
+      if (!(await decide(who))) return sendProblem(reply, problem('FORBIDDEN', denied, request.url))
       return undefined
     }
   }

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthProviderRegistry } from '../demo/oauth-providers.js'
-import type { CacheError } from '../lib/result.js'
+import { failureProblem, problem, ProblemResponse, sendProblem } from '../lib/problem.js'
+import type { Failure } from '../lib/result.js'
 
 export interface OAuthRoutesOptions {
   /** The providers `:provider` may name (the demo passes DEMO_OAUTH_PROVIDERS). */
@@ -9,7 +11,7 @@ export interface OAuthRoutesOptions {
 }
 
 const ProviderParams = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 64 }) })
-const ErrorReply = Type.Object({ error: Type.String() })
+const errors = { 400: ProblemResponse, 404: ProblemResponse, 500: ProblemResponse, 503: ProblemResponse }
 
 export const StartBody = Type.Object({
   userId: Type.String({ minLength: 1, maxLength: 256 }),
@@ -34,8 +36,10 @@ export const CallbackReply = Type.Object({
   pkce: Type.Boolean({ description: 'a PKCE verifier was kept with the state for the token request' })
 })
 
-/** Bad input is the caller's (400); anything else means the state store could not answer: fail closed (503). */
-const statusOf = (error: CacheError): 400 | 503 => error.code === 'INVALID_ARGUMENT' ? 400 : 503
+/** A state that could not be issued or checked: refused, never accepted (fail closed). */
+function failed (request: FastifyRequest, reply: FastifyReply, failure: Failure): FastifyReply {
+  return sendProblem(reply, failureProblem(failure, request.url, 'OAuth state store'))
+}
 
 /**
  * The demo's OAuth flow around the state store: `start` issues a state bound
@@ -44,29 +48,30 @@ const statusOf = (error: CacheError): 400 | 503 => error.code === 'INVALID_ARGUM
  * app does that with @fastify/oauth2, see docs/oauth-state.md).
  */
 const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async (app, { providers }) => {
-  const unknown = (name: string): { error: string } => ({ error: `unknown OAuth provider ${JSON.stringify(name)}; known: ${providers.names.join(', ')}` })
+  const unknown = (request: FastifyRequest, reply: FastifyReply, name: string): FastifyReply =>
+    sendProblem(reply, problem('NOT_FOUND', `unknown OAuth provider ${JSON.stringify(name)}; known: ${providers.names.join(', ')}`, request.url))
 
   app.post('/oauth/:provider/start', {
-    schema: { params: ProviderParams, body: StartBody, response: { 201: StartReply, '4xx': ErrorReply, 503: ErrorReply } }
+    schema: { params: ProviderParams, body: StartBody, response: { 201: StartReply, ...errors } }
   }, async (request, reply) => {
     const provider = providers.get(request.params.provider)
-    if (provider === undefined) return await reply.code(404).send(unknown(request.params.provider))
+    if (provider === undefined) return unknown(request, reply, request.params.provider)
     const redirectUri = `${request.protocol}://${request.host}/oauth/${provider.name}/callback`
     const created = await app.oauthState.create({ ...request.body, provider: provider.name, redirectUri, pkce: provider.pkce })
-    if (!created.ok) return await reply.code(statusOf(created.error)).send({ error: created.error.message })
+    if (!created.ok) return failed(request, reply, created)
     const { state, expiresIn, codeChallenge } = created.value
     const authorizationUrl = providers.authorizationUrl(provider, { state, redirectUri, codeChallenge })
     return await reply.code(201).send({ authorizationUrl, state, expiresIn })
   })
 
   app.get('/oauth/:provider/callback', {
-    schema: { params: ProviderParams, querystring: CallbackQuery, response: { 200: CallbackReply, '4xx': ErrorReply, 503: ErrorReply } }
+    schema: { params: ProviderParams, querystring: CallbackQuery, response: { 200: CallbackReply, ...errors } }
   }, async (request, reply) => {
     const provider = providers.get(request.params.provider)
-    if (provider === undefined) return await reply.code(404).send(unknown(request.params.provider))
+    if (provider === undefined) return unknown(request, reply, request.params.provider)
     const consumed = await app.oauthState.consume(request.query.state, { provider: provider.name })
-    if (!consumed.ok) return await reply.code(statusOf(consumed.error)).send({ error: consumed.error.message })
-    if (consumed.value === null) return await reply.code(400).send({ error: 'unknown, expired or already used OAuth state' })
+    if (!consumed.ok) return failed(request, reply, consumed)
+    if (consumed.value === null) return sendProblem(reply, problem('INVALID_ARGUMENT', 'unknown, expired or already used OAuth state', request.url))
     const { userId, alias, codeVerifier } = consumed.value
     return { userId, provider: provider.name, ...(alias !== undefined ? { alias } : {}), pkce: codeVerifier !== undefined }
   })

@@ -1,32 +1,26 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { failureProblem, problem, ProblemResponse, sendProblem } from '../lib/problem.js'
 import type { Failure } from '../lib/result.js'
 import { MAX_USER_ID_LENGTH, SessionDetails, SessionJsonSchema } from '../lib/session/schema.js'
 
 /**
  * Demo routes over `fastify.sessionCache`. Ids are checked by the cache
  * itself (one rule, one message): a malformed id is a 400 with a message, an
- * unknown one a 404, a cache outage a 503.
+ * unknown one a 404, a cache outage a 503, each an RFC 9457 problem body.
  */
 
-const ErrorReply = Type.Object({ statusCode: Type.Integer(), error: Type.String(), message: Type.String() })
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) })
 const UserParams = Type.Object({ userId: Type.String({ minLength: 1, maxLength: MAX_USER_ID_LENGTH }) })
-const errors = { 400: ErrorReply, 404: ErrorReply, 503: ErrorReply }
+const errors = { 400: ProblemResponse, 404: ProblemResponse, 500: ProblemResponse, 503: ProblemResponse }
 
-function failed (reply: FastifyReply, failure: Failure): FastifyReply {
-  // bad input is the caller's; anything else means the cache could not answer
-  const bad = failure.error.code === 'INVALID_ARGUMENT'
-  return reply.code(bad ? 400 : 503).send({
-    statusCode: bad ? 400 : 503,
-    error: bad ? 'Bad Request' : 'Service Unavailable',
-    message: bad ? failure.error.message : `session cache unavailable: ${failure.error.message}`
-  })
+function failed (request: FastifyRequest, reply: FastifyReply, failure: Failure): FastifyReply {
+  return sendProblem(reply, failureProblem(failure, request.url, 'session cache'))
 }
 
-function notFound (reply: FastifyReply): FastifyReply {
-  return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such session' })
+function notFound (request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return sendProblem(reply, problem('NOT_FOUND', 'no such session', request.url))
 }
 
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -53,7 +47,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       userAgent: userAgent ?? request.headers['user-agent'],
       expiresAt: expiresAt === undefined ? null : new Date(expiresAt)
     }, { ttl })
-    if (!created.ok) return failed(reply, created)
+    if (!created.ok) return failed(request, reply, created)
     return await reply.code(201).send({ id: created.value.id, expiresAt: created.value.expiresAt?.toISOString() ?? null })
   })
 
@@ -61,9 +55,9 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: { params: IdParams, response: { 200: SessionJsonSchema, ...errors } }
   }, async (request, reply) => {
     const found = await app.sessionCache.get(request.params.id)
-    if (!found.ok) return failed(reply, found)
+    if (!found.ok) return failed(request, reply, found)
     // Dates go out as ISO 8601: the serializer formats them for `format: date-time`
-    return found.value === null ? notFound(reply) : found.value as unknown as Static<typeof SessionJsonSchema>
+    return found.value === null ? notFound(request, reply) : found.value as unknown as Static<typeof SessionJsonSchema>
   })
 
   app.patch('/sessions/:id/activity', {
@@ -74,23 +68,23 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     // the activity comes from this request, so does the address
     const touched = await app.sessionCache.touch(request.params.id, { ip: request.ip })
-    if (!touched.ok) return failed(reply, touched)
-    return touched.value ? await reply.code(204).send(null) : notFound(reply)
+    if (!touched.ok) return failed(request, reply, touched)
+    return touched.value ? await reply.code(204).send(null) : notFound(request, reply)
   })
 
   app.delete('/sessions/:id', {
     schema: { params: IdParams, response: { 204: Type.Null(), ...errors } }
   }, async (request, reply) => {
     const deleted = await app.sessionCache.delete(request.params.id)
-    if (!deleted.ok) return failed(reply, deleted)
-    return deleted.value ? await reply.code(204).send(null) : notFound(reply)
+    if (!deleted.ok) return failed(request, reply, deleted)
+    return deleted.value ? await reply.code(204).send(null) : notFound(request, reply)
   })
 
   app.get('/users/:userId/sessions', {
     schema: { params: UserParams, response: { 200: Type.Object({ sessionIds: Type.Array(Type.String()) }), ...errors } }
   }, async (request, reply) => {
     const ids = await app.sessionCache.getUserSessionIds(request.params.userId)
-    return ids.ok ? { sessionIds: ids.value } : failed(reply, ids)
+    return ids.ok ? { sessionIds: ids.value } : failed(request, reply, ids)
   })
 
   app.delete('/users/:userId/sessions', {
@@ -101,7 +95,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const deleted = await app.sessionCache.deleteAllForUser(request.params.userId, { except: request.query.except })
-    return deleted.ok ? { deleted: deleted.value } : failed(reply, deleted)
+    return deleted.ok ? { deleted: deleted.value } : failed(request, reply, deleted)
   })
 }
 

@@ -51,10 +51,10 @@ for (const backend of ['redis', 'memory'] as const) {
       const denied = await app.inject({ url: '/accounts/7', headers: { 'x-user-id': 'carol' } })
       t.equal(denied.statusCode, 403)
       t.match(denied.headers['content-type'], /^application\/problem\+json/)
-      t.same(denied.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'not allowed to read accounts', instance: '/accounts/7' })
+      t.same(denied.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'not allowed to read accounts', instance: '/accounts/7', code: 'FORBIDDEN' })
       const anonymous = await app.inject({ url: '/accounts/7' })
       t.equal(anonymous.statusCode, 401)
-      t.match(anonymous.json(), { title: 'Unauthorized', status: 401 })
+      t.match(anonymous.json(), { title: 'Unauthorized', status: 401, code: 'UNAUTHORIZED' })
     })
 
     t.test('assigning and revoking a role changes the very next check', async (t) => {
@@ -72,7 +72,7 @@ for (const backend of ['redis', 'memory'] as const) {
     t.test('role routes refuse a subject posing as a role, and bad role names', async (t) => {
       const res = await app.inject({ method: 'PUT', url: '/users/role:admin/roles/admin' })
       t.equal(res.statusCode, 400)
-      t.match(res.json(), { title: 'Bad Request', status: 400, detail: /role:/ })
+      t.match(res.json(), { title: 'Bad Request', status: 400, detail: /role:/, code: 'INVALID_ARGUMENT' })
       t.equal((await app.inject({ method: 'PUT', url: '/users/carol/roles/ad%20min' })).statusCode, 400)
     })
 
@@ -124,7 +124,7 @@ t.test('with Redis down the demo answers from casbin, and role edits answer 503'
   t.equal((await app.inject({ url: '/accounts/1', headers: { 'x-user-id': 'carol' } })).statusCode, 403)
   const put = await app.inject({ method: 'PUT', url: '/users/carol/roles/user' })
   t.equal(put.statusCode, 503, 'the role is granted but the invalidation could not be confirmed')
-  t.match(put.json(), { status: 503, title: 'Service Unavailable' })
+  t.match(put.json(), { status: 503, title: 'Service Unavailable', code: 'UNAVAILABLE', detail: 'The authorization cache is unavailable; try again later.' })
   t.equal(await check(app, 'carol', 'accounts', 'read'), true, 'the decider already knows')
   t.ok(app.cacheMetrics.stats('authz').degraded >= 6, 'degraded answers are counted')
 })

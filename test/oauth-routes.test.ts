@@ -57,25 +57,25 @@ for (const [name, env] of backends) {
       t.same(await callback(app, 'demo', { code: 'c0de', state }), { status: 200, json: { userId: 'alice', provider: 'demo', alias: 'work', pkce: true } })
       const replay = await callback(app, 'demo', { code: 'c0de', state })
       t.equal(replay.status, 400, 'a replayed callback is refused')
-      t.match(replay.json.error, /already used/)
+      t.match(replay.json, { code: 'INVALID_ARGUMENT', detail: /already used/ })
     })
 
     t.test('400 for a missing or malformed state, or bad start input', async (t) => {
       t.equal((await callback(app, 'demo', { code: 'c0de' })).status, 400, 'missing state')
       const malformed = await callback(app, 'demo', { code: 'c0de', state: 'not-a-state' })
       t.equal(malformed.status, 400, 'malformed state')
-      t.match(malformed.json.error, /43-character/)
+      t.match(malformed.json, { code: 'INVALID_ARGUMENT', detail: /43-character/ })
       t.equal((await callback(app, 'demo', { code: 'c0de', state: 'A'.repeat(43) })).status, 400, 'well-formed but unknown')
       t.equal((await start(app, 'demo', {})).status, 400, 'no userId')
       const control = await start(app, 'demo', { userId: 'a\u0001b' })
       t.equal(control.status, 400, 'control characters in userId')
-      t.match(control.json.error, /userId/)
+      t.match(control.json, { code: 'INVALID_ARGUMENT', detail: /userId/ })
     })
 
     t.test('404 for an unknown provider', async (t) => {
       const s = await start(app, 'nope', { userId: 'alice' })
       t.equal(s.status, 404)
-      t.match(s.json.error, /unknown OAuth provider "nope"; known: demo/)
+      t.match(s.json, { status: 404, code: 'NOT_FOUND', detail: /unknown OAuth provider "nope"; known: demo/, instance: '/oauth/nope/start' })
       t.equal((await callback(app, 'nope', { code: 'c0de', state: 'A'.repeat(43) })).status, 404)
     })
   })
@@ -91,9 +91,17 @@ t.test('Redis down: start answers 503 and callback refuses with 503', async (t) 
   await down.kill()
   const again = await start(app, 'demo', { userId: 'alice' })
   t.equal(again.status, 503, 'no state handed out')
-  t.type(again.json.error, 'string')
+  t.same(again.json, {
+    type: 'about:blank',
+    title: 'Service Unavailable',
+    status: 503,
+    detail: 'The OAuth state store is unavailable; try again later.',
+    instance: '/oauth/demo/start',
+    code: 'UNAVAILABLE'
+  }, 'a fixed sentence, never the Redis client\'s message')
   const checked = await callback(app, 'demo', { code: 'c0de', state: started.json.state as string })
   t.equal(checked.status, 503, 'a state that cannot be checked is refused')
+  t.match(checked.json, { code: 'UNAVAILABLE', detail: 'The OAuth state store is unavailable; try again later.' })
 })
 
 /** A bare server with the plugin and the routes over a registry of our own. */

@@ -75,7 +75,7 @@ for (const backend of ['redis', 'memory'] as const) {
       t.match(fast.headers['content-type'], /^application\/problem\+json/)
       t.match(fast.headers.ratelimit, /^"GET \/default";r=0;t=\d+$/)
       t.equal(fast.headers['ratelimit-policy'], '"GET /default";q=1;w=3600')
-      t.match(JSON.parse(fast.body), { type: 'https://example.com/rate-limited', status: 429, instance: '/default' })
+      t.match(JSON.parse(fast.body), { type: 'https://example.com/rate-limited', status: 429, instance: '/default', code: 'RATE_LIMITED' })
     })
   })
 }

@@ -108,6 +108,7 @@ for (const backend of ['redis', 'memory'] as const) {
         status: 429,
         detail: 'Rate limit of 3 exceeded; retry in 1200 s.',
         instance: '/accounts/1',
+        code: 'RATE_LIMITED',
         retryAfter: 1200
       })
       t.equal(refused.headers.ratelimit, '"GET /accounts/:id";r=0;t=1200')
@@ -206,7 +207,8 @@ t.test('with Redis down, each fail policy does what it says', async (t) => {
 
   const closed = await get(app, '/closed')
   t.equal(closed.statusCode, 503, 'closed: refused')
-  t.match(closed.json(), { code: 'RATE_LIMIT_UNAVAILABLE' })
+  t.same(closed.json(), { statusCode: 503, code: 'RATE_LIMIT_UNAVAILABLE', error: 'Service Unavailable', message: 'Rate limiter unavailable; try again later.' },
+    'the store\'s own message (the Redis client\'s text) stays out of the body')
 
   const local = [await get(app, '/local'), await get(app, '/local'), await get(app, '/local')]
   t.same(local.map((r) => [r.statusCode, r.headers['x-ratelimit-remaining']]), [[200, '1'], [200, '0'], [429, '0']], 'local: an in-process bucket')

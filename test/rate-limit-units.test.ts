@@ -35,7 +35,7 @@ t.test('draft headers and problem details', async (t) => {
   t.equal(rateLimitHeader('p', { ...allowed, allowed: false, remaining: 2, retryAfterMs: 1001 }), '"p";r=0;t=2')
   t.equal(rateLimitHeader('p', { ...allowed, remaining: null, source: 'open' }), undefined)
   t.same(tooManyRequestsProblem({ ...allowed, allowed: false, retryAfterMs: 1 }, '/x'), {
-    type: 'about:blank', title: 'Too Many Requests', status: 429, detail: 'Rate limit of 10 exceeded; retry in 1 s.', instance: '/x', retryAfter: 1
+    type: 'about:blank', title: 'Too Many Requests', status: 429, detail: 'Rate limit of 10 exceeded; retry in 1 s.', instance: '/x', code: 'RATE_LIMITED', retryAfter: 1
   })
 })
 

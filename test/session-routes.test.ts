@@ -59,10 +59,11 @@ for (const [name, env] of backends) {
       for (const [method, url] of [['GET', '/sessions/%s'], ['DELETE', '/sessions/%s'], ['PATCH', '/sessions/%s/activity']] as const) {
         const unknown = await app.inject({ method, url: url.replace('%s', unknownId()) })
         t.equal(unknown.statusCode, 404, `${method} unknown`)
-        t.equal(unknown.json().message, 'no such session')
+        t.match(unknown.headers['content-type'], /^application\/problem\+json/)
+        t.match(unknown.json(), { status: 404, code: 'NOT_FOUND', detail: 'no such session' })
         const bad = await app.inject({ method, url: url.replace('%s', MALFORMED) })
         t.equal(bad.statusCode, 400, `${method} malformed`)
-        t.match(bad.json().message, /malformed session id/)
+        t.match(bad.json(), { status: 400, code: 'INVALID_ARGUMENT', detail: /malformed session id/ })
       }
     })
 
@@ -72,7 +73,7 @@ for (const [name, env] of backends) {
       t.match(missing.json().message, /userId/)
       const past = await login({ userId: 'alice', expiresAt: new Date(Date.now() - 60_000).toISOString() })
       t.equal(past.statusCode, 400)
-      t.match(past.json().message, /expiresAt is in the past/)
+      t.match(past.json(), { code: 'INVALID_ARGUMENT', detail: /expiresAt is in the past/ })
       const badDate = await login({ userId: 'alice', expiresAt: 'tomorrow' })
       t.equal(badDate.statusCode, 400)
     })
@@ -122,7 +123,7 @@ t.test('with encryption keys in the env, sessions are sealed at rest', async (t)
   t.equal((await app.inject({ method: 'GET', url: `/sessions/${id as string}` })).json().userAgent, 'secret-agent')
 })
 
-t.test('Redis down: 503 with a message, never a 500', async (t) => {
+t.test('Redis down: 503 with a fixed sentence, never a 500', async (t) => {
   const down = await startRedis()
   const app = await buildApp({ REDIS_URL: down.url, LOG_LEVEL: 'silent' })
   t.teardown(async () => { await app.close(); await down.stop() })
@@ -131,7 +132,14 @@ t.test('Redis down: 503 with a message, never a 500', async (t) => {
   for (const [method, url] of [['GET', `/sessions/${id as string}`], ['DELETE', `/sessions/${id as string}`], ['GET', '/users/frank/sessions'], ['DELETE', '/users/frank/sessions'], ['PATCH', `/sessions/${id as string}/activity`]] as const) {
     const res = await app.inject({ method, url })
     t.equal(res.statusCode, 503, `${method} ${url}`)
-    t.match(res.json().message, /session cache unavailable/)
+    t.same(res.json(), {
+      type: 'about:blank',
+      title: 'Service Unavailable',
+      status: 503,
+      detail: 'The session cache is unavailable; try again later.',
+      instance: url,
+      code: 'UNAVAILABLE'
+    }, 'no Redis client text in the body')
   }
   const login = await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'frank' }, remoteAddress: nextAddress() })
   t.equal(login.statusCode, 503)

@@ -1,10 +1,12 @@
+import { problem, type Problem } from '../problem.js'
 import type { Decision } from './token-bucket-script.js'
 
 /**
  * What a response says about the limit, beyond the `x-ratelimit-*` and
  * `Retry-After` headers @fastify/rate-limit writes: the IETF draft structured
  * headers (draft-ietf-httpapi-ratelimit-headers: `RateLimit-Policy` and
- * `RateLimit`) and an RFC 9457 problem-details body for a refusal.
+ * `RateLimit`) and the opt-in problem-details body of a refusal (the shared
+ * one of lib/problem.ts, code RATE_LIMITED).
  */
 
 /** An RFC 8941 sf-string. */
@@ -32,27 +34,10 @@ export function rateLimitHeader (name: string, decision: Decision): string | und
   return `${sfString(name)};r=${remaining};t=${seconds(decision.allowed ? decision.resetMs : decision.retryAfterMs)}`
 }
 
-export interface ProblemDetails {
-  type: string
-  title: string
-  status: number
-  detail: string
-  instance: string
-  /** Seconds to wait, as in Retry-After. */
-  retryAfter: number
-}
-
-/** The RFC 9457 body of a 429, served as `application/problem+json`. */
-export function tooManyRequestsProblem (decision: Decision, instance: string, type = 'about:blank'): ProblemDetails {
+/** The RFC 9457 body of a 429 (`problemDetails: true`), with `retryAfter` in seconds as in Retry-After. */
+export function tooManyRequestsProblem (decision: Decision, instance: string, type = 'about:blank'): Problem {
   const retryAfter = seconds(decision.retryAfterMs)
-  return {
-    type,
-    title: 'Too Many Requests',
-    status: 429,
-    detail: `Rate limit of ${decision.limit} exceeded; retry in ${retryAfter} s.`,
-    instance,
-    retryAfter
-  }
+  return problem('RATE_LIMITED', `Rate limit of ${decision.limit} exceeded; retry in ${retryAfter} s.`, instance, { type, retryAfter })
 }
 
 /** The message of a refusal (of `refusalError`), retrying after `ttlMs`. */

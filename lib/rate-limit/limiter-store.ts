@@ -62,14 +62,19 @@ export interface StoreDefaults {
   record: (request: unknown, state: LimitState) => void
 }
 
-/** A store failure as the HTTP error @fastify/rate-limit throws: 503 for an outage under `closed`. */
+/**
+ * A store failure as the HTTP error @fastify/rate-limit throws: 503 for an
+ * outage under `closed`, 500 for a policy the store refused. The message is
+ * what the response says, so an outage gets a fixed one: the store's own
+ * (ioredis' text) stays in `cause`, for the log.
+ */
 export class RateLimitStoreError extends Error {
   readonly statusCode: number
   readonly code: string
 
   constructor (error: CacheError) {
     const outage = error.code !== 'INVALID_ARGUMENT'
-    super(outage ? `Rate limiter unavailable: ${error.message}` : `Rate limit misconfigured: ${error.message}`, { cause: error })
+    super(outage ? 'Rate limiter unavailable; try again later.' : `Rate limit misconfigured: ${error.message}`, { cause: error })
     this.statusCode = outage ? 503 : 500
     this.code = outage ? 'RATE_LIMIT_UNAVAILABLE' : 'RATE_LIMIT_INVALID'
   }
