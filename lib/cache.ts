@@ -67,24 +67,21 @@ export class Cache {
     return end <= 0 ? DEFAULT_NAMESPACE : key.slice(0, end)
   }
 
-  #failed (key: string, failure: Failure): Failure {
-    return this.#failedIn(this.namespaceOf(key), failure)
-  }
-
-  #failedIn (namespace: string, failure: Failure): Failure {
+  /** A failed call on a key of `namespace`: counted, warned (throttled), answered. */
+  #failed (namespace: string, failure: Failure): Failure {
     return this.context.failed(namespace, failure, 'cache degraded', { topic: 'cache' })
   }
 
-
-  #lookup<T> (key: string, result: Result<T | null>): Result<T | null> {
-    if (!result.ok) return this.#failed(key, result)
-    if (result.value === null) this.metrics.miss(this.namespaceOf(key))
-    else this.metrics.hit(this.namespaceOf(key))
+  /** A lookup's result, counted as a hit, a miss or an error of `namespace`. */
+  #counted<T> (namespace: string, result: Result<T | null>): Result<T | null> {
+    if (!result.ok) return this.#failed(namespace, result)
+    if (result.value === null) this.metrics.miss(namespace)
+    else this.metrics.hit(namespace)
     return result
   }
 
   #write<T> (key: string, result: Result<T>): Result<T> {
-    return result.ok ? result : this.#failed(key, result)
+    return result.ok ? result : this.#failed(this.namespaceOf(key), result)
   }
 
   get (key: string): Promise<Result<string | null>> {
@@ -95,16 +92,9 @@ export class Cache {
     return this.store.get(full).then((result) => this.#counted(namespace, result))
   }
 
-  #counted (namespace: string, result: Result<string | null>): Result<string | null> {
-    if (!result.ok) return this.#failedIn(namespace, result)
-    if (result.value === null) this.metrics.miss(namespace)
-    else this.metrics.hit(namespace)
-    return result
-  }
-
   async getJson<T = unknown> (key: string): Promise<Result<T | null>> {
     const full = this.#full(key)
-    return full === null ? this.#refused(key) : this.#lookup(key, await this.store.getJson<T>(full))
+    return full === null ? this.#refused(key) : this.#counted(this.namespaceOf(key), await this.store.getJson<T>(full))
   }
 
   async set (key: string, value: string, options?: SetOptions): Promise<Result<true>> {
@@ -149,7 +139,7 @@ export class Cache {
 
   async getDel (key: string): Promise<Result<string | null>> {
     const full = this.#full(key)
-    return full === null ? this.#refused(key) : this.#lookup(key, await this.store.getDel(full))
+    return full === null ? this.#refused(key) : this.#counted(this.namespaceOf(key), await this.store.getDel(full))
   }
 
   async getMany (keys: readonly string[]): Promise<Result<Array<string | null>>> {
@@ -161,7 +151,7 @@ export class Cache {
       full.push(k)
     }
     const values = await this.store.getMany(full)
-    if (!values.ok) return this.#failed(keys[0] as string, values)
+    if (!values.ok) return this.#failed(this.namespaceOf(keys[0] as string), values)
     values.value.forEach((value, i) => {
       const namespace = this.namespaceOf(keys[i] as string)
       if (value === null) this.metrics.miss(namespace)
