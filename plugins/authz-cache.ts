@@ -1,7 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { AUTHZ_SCRIPTS } from '../lib/authz/scripts.js'
 import { AuthzCache, DEFAULT_ALLOW_TTL, DEFAULT_DENY_TTL, MAX_DECISION_TTL, MAX_SHARDS, type Decider, type RoleDecider } from '../lib/authz/authz-cache.js'
 import { casbinDeciders, CasbinPolicy, DEFAULT_ROLE_PREFIX, type CasbinEnforcer } from '../lib/authz/casbin.js'
 import { checkOptions, WarnIntervalOptionSchema } from '../lib/options.js'
@@ -78,15 +77,14 @@ export default fp<AuthzPluginOptions>(async function cachekitAuthz (fastify, opt
     throw new TypeError('cachekit-authz: give either a decider or a casbin enforcer')
   }
   const deciders = enforcer === undefined ? { decider: decider as Decider, roleDecider } : casbinDeciders(enforcer, { rolePrefix: opts.rolePrefix })
-  const context = fastify.cache.context.withWarnInterval(opts.warnIntervalMs)
-  const cache = new AuthzCache(context, {
+  const cache = new AuthzCache(fastify.cache.context.withWarnInterval(opts.warnIntervalMs), {
     ...deciders,
     allowTtl: opts.allowTtl,
     denyTtl: opts.denyTtl,
     shards: opts.shards
   })
   // a failure here is fine: EVALSHA reloads a script on NOSCRIPT
-  await context.store.loadScripts(AUTHZ_SCRIPTS)
+  await cache.loadScripts()
 
   const defaultSubject = subject ?? userSubject
   const guard = (decide: (subject: string) => Promise<boolean>, denied: string, guardOptions: GuardOptions): AuthzGuard => {

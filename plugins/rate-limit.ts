@@ -6,7 +6,6 @@ import { refusalError } from '../lib/rate-limit/headers.js'
 import { ipIdentity, userIdentity } from '../lib/rate-limit/identity.js'
 import { tokenBucketStore, type LimitState } from '../lib/rate-limit/limiter-store.js'
 import { TokenBucket } from '../lib/rate-limit/token-bucket.js'
-import { tokenBucketScript } from '../lib/rate-limit/token-bucket-script.js'
 import { fastPath, fastPathFits, neutralOptions } from './rate-limit/fast-path.js'
 import { RateLimitPluginOptionsSchema, type ResolvedOptions, type TokenBucketPluginOptions, type TokenBucketRouteOptions } from './rate-limit/options.js'
 import { assignPolicies } from './rate-limit/policies.js'
@@ -51,14 +50,14 @@ declare module '@fastify/rate-limit' {
 export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fastify, options) {
   const { keyGenerator, rateLimitOptions, ...rest } = options
   const opts = checkOptions(RateLimitPluginOptionsSchema, rest, 'cachekit-rate-limit') as ResolvedOptions
-  const context = fastify.cache.context.withWarnInterval(opts.warnIntervalMs)
-  const bucket = new TokenBucket(context, {
+  const bucket = new TokenBucket(fastify.cache.context.withWarnInterval(opts.warnIntervalMs), {
     onStoreError: opts.onStoreError,
     denyCacheSize: opts.denyCacheSize,
     localBucketSize: opts.localBucketSize,
     maxBatch: opts.maxBatch
   })
-  await context.store.loadScripts([tokenBucketScript])
+  // a failure here is fine: EVALSHA reloads a script on NOSCRIPT
+  await bucket.loadScripts()
   fastify.decorate('tokenBucket', bucket)
   fastify.decorateRequest('rateLimitDecision', null)
   fastify.decorateRequest('rateLimitKey', undefined)

@@ -6,7 +6,7 @@ import { KEY_NAMESPACES, METRICS_NAMESPACES } from '../namespaces.js'
 import { ok, type Failure, type Result, type Success } from '../result.js'
 import type { Store } from '../store/store.js'
 import { ttlOptionMs } from '../ttl.js'
-import { authzRead, authzWrite, type ReadReply } from './scripts.js'
+import { AUTHZ_SCRIPTS, authzRead, authzWrite, type ReadReply } from './scripts.js'
 
 /**
  * Cached permission checks over a pluggable decider.
@@ -103,6 +103,11 @@ export class AuthzCache {
       if (!key.ok) throw new TypeError(`AuthzCache: the key builder rejects the authz keys: ${key.error.message}`)
       return key.value
     })
+  }
+
+  /** Loads the scripts ahead of first use (EVALSHA reloads on NOSCRIPT anyway). */
+  async loadScripts (): Promise<Result<true>> {
+    return await this.#store.loadScripts(AUTHZ_SCRIPTS)
   }
 
   /** Whether `subject` may do `action` on `resource`. Never throws; anything uncertain is a deny. */

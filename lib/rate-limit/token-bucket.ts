@@ -58,6 +58,11 @@ export class TokenBucket {
     this.#batch = new TakeBatch(this.store, options.maxBatch)
   }
 
+  /** Loads the script ahead of first use (EVALSHA reloads on NOSCRIPT anyway). */
+  async loadScripts (): Promise<Result<true>> {
+    return await this.store.loadScripts([tokenBucketScript])
+  }
+
   /** The store key of a bucket named `name` (one part, or several). */
   keyFor (name: string | readonly KeyPart[]): Result<string> {
     return typeof name === 'string' ? this.keys.key(KEY_NAMESPACES.rateLimit, name) : this.keys.key(KEY_NAMESPACES.rateLimit, ...name)
