@@ -1,4 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { DEFAULT_PREFIX, NAME_PATTERN } from '../lib/keys.js'
+import { REDIS_URL_OR_EMPTY_PATTERN } from '../lib/store/redis-client.js'
+import { FailPolicySchema } from '../plugins/rate-limit/options.js'
 
 /**
  * Every environment variable the demo server reads, with its default and
@@ -12,8 +15,8 @@ const seconds = (def: number, min: number, max: number, description: string) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description })
 
 export const EnvSchema = Type.Object({
-  REDIS_URL: Type.String({ default: '', pattern: '^(|rediss?://.+)$', description: 'Redis to use; unset means the embedded in-memory store' }),
-  CACHE_KEY_PREFIX: Type.String({ default: 'cachekit', pattern: '^[A-Za-z0-9_.-]{1,64}$', description: 'First segment of every key' }),
+  REDIS_URL: Type.String({ default: '', pattern: REDIS_URL_OR_EMPTY_PATTERN, description: 'Redis to use; unset means the embedded in-memory store' }),
+  CACHE_KEY_PREFIX: Type.String({ default: DEFAULT_PREFIX, pattern: NAME_PATTERN, description: 'First segment of every key' }),
   CACHE_KEY_HASH_SECRET: Type.String({ default: '', description: 'Secret for hashing personal identifiers in keys; instances sharing a Redis must share it' }),
   CACHE_COMMAND_TIMEOUT_MS: Type.Integer({ default: 250, minimum: 10, maximum: 10_000, description: 'Deadline of every Redis command' }),
   CACHE_DEFAULT_TTL_SECONDS: seconds(300, 1, 30 * DAY, 'TTL of cache-aside entries when a call gives none'),
@@ -29,7 +32,7 @@ export const EnvSchema = Type.Object({
     { default: 'info', description: 'pino log level' }
   ),
   RATE_LIMIT_ON_STORE_ERROR: Type.Union(
-    [Type.Literal('open'), Type.Literal('closed'), Type.Literal('local')],
+    FailPolicySchema.anyOf,
     { default: 'open', description: 'What the rate limiter does when Redis fails: open (allow), closed (503), local (in-process bucket)' }
   ),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-For (only behind a proxy you run)' })

@@ -28,9 +28,11 @@ export interface KeyBuilderOptions {
 }
 
 export const DEFAULT_PREFIX = 'cachekit'
+/** What a prefix (and a namespace) may be: also the option schemas' pattern for `prefix`. */
+export const NAME_PATTERN = '^[A-Za-z0-9_.-]{1,64}$'
 
 export const DEFAULT_HASH_SECRET = 'cachekit-default-hash-secret'
-const NAME = /^[A-Za-z0-9_.-]{1,64}$/
+const NAME = new RegExp(NAME_PATTERN)
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/
 const SPECIAL = /[%:{}*?[\]\\]/g

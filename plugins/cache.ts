@@ -4,12 +4,12 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Cache } from '../lib/cache.js'
 import { ComponentContext } from '../lib/context.js'
-import { KeyBuilder } from '../lib/keys.js'
+import { DEFAULT_PREFIX, KeyBuilder, NAME_PATTERN } from '../lib/keys.js'
 import { DEFAULT_WARN_INTERVAL_MS } from '../lib/log-throttle.js'
 import { checkOptions } from '../lib/options.js'
 import { DEFAULT_MAX_VALUE_BYTES } from '../lib/store/base-store.js'
 import { MemoryStore } from '../lib/store/memory-store.js'
-import { createRedisClient } from '../lib/store/redis-client.js'
+import { createRedisClient, REDIS_URL_OR_EMPTY_PATTERN } from '../lib/store/redis-client.js'
 import { RedisStore, type RedisClient } from '../lib/store/redis-store.js'
 import type { Store } from '../lib/store/store.js'
 import metricsPlugin from './metrics.js'
@@ -30,8 +30,8 @@ declare module 'fastify' {
 
 export const CachePluginOptionsSchema = Type.Object({
   store: Type.Optional(Type.Union([Type.Literal('redis'), Type.Literal('memory')], { description: 'default: redis when a Redis is given, else memory' })),
-  redisUrl: Type.Optional(Type.String({ pattern: '^(|rediss?://.+)$', description: 'Redis to connect to (the plugin owns and closes that client); empty means none, as if unset' })),
-  prefix: Type.Optional(Type.String({ default: 'cachekit', pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
+  redisUrl: Type.Optional(Type.String({ pattern: REDIS_URL_OR_EMPTY_PATTERN, description: 'Redis to connect to (the plugin owns and closes that client); empty means none, as if unset' })),
+  prefix: Type.Optional(Type.String({ default: DEFAULT_PREFIX, pattern: NAME_PATTERN })),
   hashSecret: Type.Optional(Type.String({ description: 'secret for hashing personal key parts' })),
   commandTimeoutMs: Type.Optional(Type.Integer({ default: 250, minimum: 1, maximum: 60_000 })),
   connectTimeoutMs: Type.Optional(Type.Integer({ default: 1000, minimum: 1, maximum: 60_000 })),

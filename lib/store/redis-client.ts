@@ -1,6 +1,9 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { DEFAULT_COMMAND_TIMEOUT_MS } from './redis-store.js'
 
+/** A Redis URL as the options accept it, or '' for none (`REDIS_URL=` set but empty means no Redis). */
+export const REDIS_URL_OR_EMPTY_PATTERN = '^(|rediss?://.+)$'
+
 export interface RedisClientOptions {
   commandTimeoutMs?: number
   connectTimeoutMs?: number
