@@ -127,9 +127,12 @@ t.test('every snippet type-checks (strict)', async (t) => {
 /** Runs one program as a user would (tsx), with `env`. A program that listens must be up on PORT; any other must end with 0. */
 async function run (s: Snippet, env: Record<string, string | undefined>): Promise<{ ok: boolean, detail: string }> {
   const port = await freePort()
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env, PORT: String(port) }
-  delete childEnv.NODE_V8_COVERAGE // these runs show the docs work; they are no coverage of the library
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k]
+  // a reader's shell, not tap's: tap's variables (its NODE_OPTIONS hook records coverage of child processes, and
+  // tsx's compiled code would be merged with ts-node's) stay out; these runs show the docs work, they cover nothing
+  const childEnv: Record<string, string | undefined> = { PORT: String(port) }
+  for (const [k, v] of Object.entries({ ...process.env, ...env })) {
+    if (v !== undefined && !/^(TAP|_TAPJS_|TS_NODE_|NODE_OPTIONS$|NODE_V8_COVERAGE$)/.test(k)) childEnv[k] = v
+  }
   const child = spawn(process.execPath, [join(repo, 'node_modules/tsx/dist/cli.mjs'), s.file], { cwd: scratch, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
