@@ -127,9 +127,11 @@ t.test('every snippet type-checks (strict)', async (t) => {
 /** Runs one program as a user would (tsx), with `env`. A program that listens must be up on PORT; any other must end with 0. */
 async function run (s: Snippet, env: Record<string, string | undefined>): Promise<{ ok: boolean, detail: string }> {
   const port = await freePort()
-  // a reader's shell, not tap's: tap's variables (its NODE_OPTIONS hook records coverage of child processes, and
-  // tsx's compiled code would be merged with ts-node's) stay out; these runs show the docs work, they cover nothing
-  const childEnv: Record<string, string | undefined> = { PORT: String(port) }
+  // A reader's shell, not tap's. tap wraps spawn() to record coverage in child processes whatever env they get,
+  // and the coverage of tsx's compiled code, merged with ts-node's, marks covered lines uncovered: so coverage is
+  // turned off in the child by the one variable tap's wrapper leaves alone when it is set. These runs show that the
+  // docs work; they are no coverage of the library.
+  const childEnv: Record<string, string | undefined> = { PORT: String(port), _TAPJS_PROCESSINFO_COVERAGE_: '0' }
   for (const [k, v] of Object.entries({ ...process.env, ...env })) {
     if (v !== undefined && !/^(TAP|_TAPJS_|TS_NODE_|NODE_OPTIONS$|NODE_V8_COVERAGE$)/.test(k)) childEnv[k] = v
   }
