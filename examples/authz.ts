@@ -3,17 +3,18 @@
 import { newEnforcer } from 'casbin'
 import Fastify from 'fastify'
 import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../demo/authz-policy.js'
-import { authzPlugin, cachePlugin } from '../index.js'
+import { authzPlugin, cachePlugin } from '../index.js' // in your app: from 'fastify-cachekit'
 
 export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<string, unknown>> {
   const app = Fastify()
   await app.register(cachePlugin, redisUrl !== undefined && redisUrl !== '' ? { redisUrl, prefix: 'example' } : { prefix: 'example' })
   // casbin decides; allows are cached 300 s, denies 60 s; the subject of a guard is request.user by default
   await app.register(authzPlugin, {
-    enforcer: await newEnforcer(DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY), // authz/model.conf, authz/policy.csv
+    enforcer: await newEnforcer(DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY), // demo/authz/model.conf, demo/authz/policy.csv
     subject: (request) => request.headers['x-user-id'] as string | undefined
   })
-  await app.cache.store.clear()
+  // start from no cached decision, as after a policy change made elsewhere (a rerun on the same Redis answers alike)
+  await app.authz.invalidateAll()
 
   app.get('/accounts/:id', { preHandler: app.authz.require('accounts', 'read') }, async () => ({ balance: 0 }))
   app.get('/admin', { preHandler: app.authz.requireRole('admin') }, async () => ({ ok: true }))
@@ -23,9 +24,7 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
   await app.authz.policy?.assignRole('carol', 'user') // edits casbin, then forgets carol's cached decisions
   const carolAfter = (await app.inject({ url: '/accounts/1', headers: { 'x-user-id': 'carol' } })).statusCode // 200
   const aliceAdmin = (await app.inject({ url: '/admin', headers: { 'x-user-id': 'alice' } })).statusCode // 200
-  await app.authz.invalidateAll() // after a policy change made elsewhere
   const stats = app.cacheMetrics.stats('authz')
   await app.close()
   return { bobReads, carolBefore, carolAfter, aliceAdmin, stats }
 }
-

@@ -1,7 +1,7 @@
 // Run: npx tsx examples/run.ts cache            (embedded memory store)
 //      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts cache
 import Fastify from 'fastify'
-import { cachePlugin } from '../index.js'
+import { cachePlugin } from '../index.js' // in your app: from 'fastify-cachekit'
 
 export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<string, unknown>> {
   const app = Fastify()
@@ -23,4 +23,3 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
   await app.close()
   return { hit, miss, user, counter, deleted, stats }
 }
-

@@ -1,7 +1,7 @@
 // Run: npx tsx examples/run.ts oauth-state            (embedded memory store)
 //      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts oauth-state
 import Fastify from 'fastify'
-import { cachePlugin, codeChallengeOf, oauthStatePlugin, unwrap } from '../index.js'
+import { cachePlugin, codeChallengeOf, oauthStatePlugin, unwrap } from '../index.js' // in your app: from 'fastify-cachekit'
 
 export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<string, unknown>> {
   const app = Fastify()
@@ -33,6 +33,6 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
     replay,
     stolen,
     afterTheft,
-    malformed: malformed
+    malformed
   }
 }

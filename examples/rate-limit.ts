@@ -1,7 +1,7 @@
 // Run: npx tsx examples/run.ts rate-limit            (embedded memory store)
 //      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts rate-limit
 import Fastify from 'fastify'
-import { cachePlugin, personal, rateLimitPlugin } from '../index.js'
+import { cachePlugin, personal, rateLimitPlugin } from '../index.js' // in your app: from 'fastify-cachekit'
 
 export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<string, unknown>> {
   const app = Fastify()
@@ -35,4 +35,3 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
     login
   }
 }
-

@@ -1,7 +1,7 @@
 // Run: npx tsx examples/run.ts sessions            (embedded memory store)
 //      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts sessions
 import Fastify from 'fastify'
-import { cachePlugin, sessionCachePlugin, valueOr } from '../index.js'
+import { cachePlugin, sessionCachePlugin, valueOr } from '../index.js' // in your app: from 'fastify-cachekit'
 
 export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<string, unknown>> {
   const app = Fastify()
@@ -10,8 +10,9 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
     ttl: 30 * 24 * 3600, // sessions without expiresAt; also touch()'s sliding window
     encryptionKeys: [{ id: 'k1', key: Buffer.alloc(32, 7).toString('base64') }] // use a real secret: 32 random bytes
   })
-  await app.cache.store.clear()
   const sessions = app.sessionCache
+  // start from no session of alice's (a rerun on the same Redis answers alike)
+  await sessions.deleteAllForUser('alice')
 
   // log in twice: create() mints an id carrying the user's tag and caches the session with its index entry
   const laptop = await sessions.create({ userId: 'alice', ipAddress: '203.0.113.7', userAgent: 'Firefox' })
