@@ -4,7 +4,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 import { buildApp } from '../demo/app.js'
 import cachePlugin from '../plugins/cache.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 
 const quiet = { LOG_LEVEL: 'silent' }
 const until = async (check: () => Promise<boolean>): Promise<void> => {

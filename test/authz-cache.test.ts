@@ -4,8 +4,8 @@ import { authzRead, authzWrite } from '../lib/authz/scripts.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { CacheMetrics } from '../lib/metrics.js'
 import type { Store } from '../lib/store/store.js'
-import { startCluster } from './helpers/redis-cluster.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startCluster } from '../harness/redis-cluster.js'
+import { startRedis } from '../harness/redis-server.js'
 import { bothStores, clusterStore, type StoreUnderTest } from './helpers/stores.js'
 
 // The decision cache on every backend (a Cluster too: each script's keys share

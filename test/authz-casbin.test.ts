@@ -4,7 +4,7 @@ import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../demo/authz-policy.js'
 import { AuthzCache } from '../lib/authz/authz-cache.js'
 import { casbinDeciders, CasbinPolicy } from '../lib/authz/casbin.js'
 import { KeyBuilder } from '../lib/keys.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { bothStores, memoryStore } from './helpers/stores.js'
 
 // The casbin adapter: deciders over an Enforcer, and edits that invalidate by themselves.

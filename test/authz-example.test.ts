@@ -1,6 +1,6 @@
 import t from 'tap'
 import { main as authzExample } from '../examples/authz.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 
 // docs/authz.md's runnable example must keep running, on both stores.
 const redis = await startRedis()

@@ -6,7 +6,7 @@ import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../demo/authz-policy.js'
 import authzPlugin, { type AuthzPluginOptions } from '../plugins/authz-cache.js'
 import cachePlugin from '../plugins/cache.js'
 import authzRoutes from '../routes/authz.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 
 // The plugin and the demo routes, on Redis and in memory: the guards, the
 // role routes, and two instances sharing one Redis.

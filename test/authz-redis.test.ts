@@ -5,7 +5,7 @@ import { KeyBuilder } from '../lib/keys.js'
 import { CacheMetrics } from '../lib/metrics.js'
 import type { Store } from '../lib/store/store.js'
 import { commandCalls } from './helpers/commandstats.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { redisStore } from './helpers/stores.js'
 
 // What only a real Redis can show: the command count of an invalidation, and

@@ -2,7 +2,7 @@ import t from 'tap'
 import { Cache } from '../lib/cache.js'
 import { KeyBuilder } from '../lib/keys.js'
 import { CacheMetrics } from '../lib/metrics.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { bothStores, redisStore } from './helpers/stores.js'
 
 // fastify.cache: relative keys under the prefix, per-namespace metrics, fail-open helpers.

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { main as cacheExample } from '../examples/cache.js'
 import { main as oauthExample } from '../examples/oauth-state.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 
 // The docs' runnable examples must keep running, on both stores.
 const redis = await startRedis()

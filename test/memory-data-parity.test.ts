@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MemoryData } from '../lib/store/memory-data.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 
 // The primitives script twins run on must answer as Redis does: each step runs
 // on a real Redis and on MemoryData, and the answers must match.

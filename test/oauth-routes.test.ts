@@ -6,7 +6,7 @@ import { OAuthStateStore } from '../lib/oauth/state-store.js'
 import cachePlugin from '../plugins/cache.js'
 import oauthStatePlugin from '../plugins/oauth-state.js'
 import oauthRoutes from '../routes/oauth.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 
 // The demo's OAuth routes and the plugin, on Redis and on the memory store.
 const redis = await startRedis()

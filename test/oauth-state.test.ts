@@ -5,7 +5,7 @@ import { randomToken } from '../lib/oauth/random-token.js'
 import { OAuthStateStore, type OAuthStateStoreOptions } from '../lib/oauth/state-store.js'
 import type { Store } from '../lib/store/store.js'
 import { commandCalls } from './helpers/commandstats.js'
-import { startRedis, type TestRedis } from './helpers/redis-server.js'
+import { startRedis, type TestRedis } from '../harness/redis-server.js'
 import { bothStores, memoryStore, redisStore } from './helpers/stores.js'
 
 // The OAuth state store on both backends: one-time, atomic, bound, fail-closed.

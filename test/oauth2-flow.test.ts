@@ -9,7 +9,7 @@ import { OAuthStateStore } from '../lib/oauth/state-store.js'
 import { CacheError } from '../lib/result.js'
 import cachePlugin from '../plugins/cache.js'
 import oauthStatePlugin from '../plugins/oauth-state.js'
-import { startRedis, type TestRedis } from './helpers/redis-server.js'
+import { startRedis, type TestRedis } from '../harness/redis-server.js'
 
 // The whole authorization-code flow through @fastify/oauth2 with our state
 // functions, against a fake authorization server this test runs on loopback.

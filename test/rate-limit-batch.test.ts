@@ -8,7 +8,7 @@ import type { Result } from '../lib/result.js'
 import { RedisStore } from '../lib/store/redis-store.js'
 import type { Store } from '../lib/store/store.js'
 import { commandCalls } from './helpers/commandstats.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { memoryStore, redisStore } from './helpers/stores.js'
 
 // The calls made in one event-loop turn share one EVALSHA: counted on a real

@@ -4,7 +4,7 @@ import { CacheMetrics } from '../lib/metrics.js'
 import { TokenBucket } from '../lib/rate-limit/bucket.js'
 import { DenyCache } from '../lib/rate-limit/deny-cache.js'
 import { checkCost, toBucketPolicy, windowPolicy } from '../lib/rate-limit/policy.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { zaddScript } from './helpers/scripts.js'
 import { bothStores, redisStore } from './helpers/stores.js'
 

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import cachePlugin from '../plugins/cache.js'
 import rateLimitPlugin, { type TokenBucketPluginOptions } from '../plugins/rate-limit.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 
 // The fast path: a refusal the deny cache still holds is answered before
 // @fastify/rate-limit runs, and must be the very refusal the slow path gives.

@@ -3,7 +3,7 @@ import t from 'tap'
 import { buildApp } from '../demo/app.js'
 import cachePlugin from '../plugins/cache.js'
 import rateLimitPlugin, { type TokenBucketPluginOptions } from '../plugins/rate-limit.js'
-import { startRedis, type TestRedis } from './helpers/redis-server.js'
+import { startRedis, type TestRedis } from '../harness/redis-server.js'
 
 // The plugin over HTTP (app.inject), on both backends where it applies.
 const redis = await startRedis()

@@ -3,7 +3,7 @@ import { MemoryData } from '../lib/store/memory-data.js'
 import type { ScriptContext } from '../lib/scripts.js'
 import { tokenBucketScript, type BucketReply } from '../lib/rate-limit/token-bucket.js'
 import type { Result } from '../lib/result.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { bothStores, redisStore } from './helpers/stores.js'
 
 // The script and its twin, through the store's runScript, on both backends:

@@ -3,7 +3,7 @@ import t from 'tap'
 import { RedisStore } from '../lib/store/redis-store.js'
 import { classifyRedisError } from '../lib/store/redis-errors.js'
 import { CacheError } from '../lib/result.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { redisStore } from './helpers/stores.js'
 import { zaddScript } from './helpers/scripts.js'
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { brokenScript, oddReplyScript, refuseScript, stampedIncrScript, zaddScript } from './helpers/scripts.js'
 import { bothStores, redisStore } from './helpers/stores.js'
 

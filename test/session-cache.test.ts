@@ -1,7 +1,7 @@
 import t from 'tap'
 import { KeyBuilder } from '../lib/keys.js'
 import { SessionCache } from '../lib/session/session-cache.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { bareSession, fullSession, KEY_A, KEY_B, sessionCache } from './helpers/sessions.js'
 import { bothStores, redisStore } from './helpers/stores.js'
 

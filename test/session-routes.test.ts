@@ -3,7 +3,7 @@ import t from 'tap'
 import { buildApp } from '../demo/app.js'
 import cachePlugin from '../plugins/cache.js'
 import sessionCachePlugin from '../plugins/session-cache.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { KEY_A } from './helpers/sessions.js'
 
 // The demo routes over HTTP (app.inject), on both backends.

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { startCluster } from './helpers/redis-cluster.js'
-import { startRedis } from './helpers/redis-server.js'
+import { startCluster } from '../harness/redis-cluster.js'
+import { startRedis } from '../harness/redis-server.js'
 import { bothStores, clusterStore, type StoreUnderTest } from './helpers/stores.js'
 
 // One suite, every backend: the memory store and a Redis Cluster must give a

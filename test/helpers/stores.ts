@@ -3,8 +3,8 @@ import { MemoryStore } from '../../lib/store/memory-store.js'
 import { RedisStore } from '../../lib/store/redis-store.js'
 import { redisClientOptions } from '../../lib/store/redis-client.js'
 import type { Store } from '../../lib/store/store.js'
-import type { TestCluster } from './redis-cluster.js'
-import type { TestRedis } from './redis-server.js'
+import type { TestCluster } from '../../harness/redis-cluster.js'
+import type { TestRedis } from '../../harness/redis-server.js'
 
 export interface StoreUnderTest {
   readonly name: 'redis' | 'memory' | 'cluster'

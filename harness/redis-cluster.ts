@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cluster } from 'ioredis'
-import { redisClientOptions } from '../../lib/store/redis-client.js'
+import { redisClientOptions } from '../lib/store/redis-client.js'
 import { freePort, hasRedisServer } from './redis-server.js'
+import { until } from './wait.js'
 
 /**
  * A small private Redis Cluster (three masters, no replicas) made with
@@ -35,18 +36,18 @@ export async function startCluster (): Promise<TestCluster | null> {
     }))
     rmSync(dir, { recursive: true, force: true })
   }
-  // wait for every node to answer, then join them into one cluster
-  for (const port of ports) {
-    for (let i = 0; spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().trim() !== 'PONG'; i++) {
-      if (i > 100) { await stop(); throw new Error(`cluster node ${port} did not start`) }
-      await new Promise((resolve) => setTimeout(resolve, 50))
+  const redisCli = (...args: string[]): string => spawnSync('redis-cli', args).stdout?.toString() ?? ''
+  try {
+    // wait for every node to answer, then join them into one cluster
+    for (const port of ports) {
+      await until(`cluster node ${port} answers`, () => redisCli('-p', String(port), 'ping').trim() === 'PONG', { everyMs: 50 })
     }
-  }
-  const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'])
-  if (created.status !== 0) { await stop(); throw new Error(`redis-cli --cluster create failed: ${created.stderr.toString()}`) }
-  for (let i = 0; !spawnSync('redis-cli', ['-p', String(ports[0]), 'cluster', 'info']).stdout.toString().includes('cluster_state:ok'); i++) {
-    if (i > 200) { await stop(); throw new Error('cluster did not reach state ok') }
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'])
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stderr.toString()}`)
+    await until('the cluster reaches state ok', () => redisCli('-p', String(ports[0]), 'cluster', 'info').includes('cluster_state:ok'), { withinMs: 10_000, everyMs: 50 })
+  } catch (err) {
+    await stop()
+    throw err
   }
   const nodes = ports.map((port) => ({ host: '127.0.0.1', port }))
   const clients: Cluster[] = []

@@ -1,12 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { Redis } from 'ioredis'
+import { sleep } from './wait.js'
 
 /**
- * Private redis-server processes for tests: each on a free port, so a test can
- * kill, pause, restart and flush its own Redis without touching anyone else's.
- * Without a redis-server binary it falls back to REDIS_URL (no kill/pause);
- * with neither it fails with how to install Redis.
+ * Private redis-server processes for the tests and the bench: each on a free
+ * port, so a test can kill, pause, restart and flush its own Redis without
+ * touching anyone else's. Without a redis-server binary it falls back to
+ * REDIS_URL (no kill/pause); with neither it fails with how to install Redis.
  */
 
 export interface TestRedis {
@@ -57,7 +58,7 @@ async function waitForPing (url: string, timeoutMs = 5000): Promise<void> {
     } catch (err) {
       probe.disconnect()
       if (Date.now() > deadline) throw new Error(`redis at ${url} did not answer within ${timeoutMs} ms: ${(err as Error).message}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await sleep(50)
     }
   }
 }
