@@ -1,0 +1,141 @@
+import fastifyRedis from '@fastify/redis'
+import Fastify from 'fastify'
+import { Redis } from 'ioredis'
+import t from 'tap'
+import { buildApp } from '../../demo/app.js'
+import cachePlugin from '../../plugins/cache.js'
+import { startRedis } from '../../harness/redis-server.js'
+
+const quiet = { LOG_LEVEL: 'silent' }
+const until = async (check: () => Promise<boolean>): Promise<void> => {
+  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 25))
+}
+
+t.test('memory store: /health, /cache/stats, /metrics', async (t) => {
+  const app = await buildApp(quiet)
+  t.teardown(() => app.close())
+  const health = await app.inject('/health')
+  t.equal(health.statusCode, 200)
+  t.same(health.json(), { status: 'healthy', cache: 'up', store: 'memory' })
+  await app.cache.set('users:1', 'x')
+  await app.cache.get('users:1')
+  await app.cache.get('users:2')
+  const stats = await app.inject('/cache/stats')
+  t.same(stats.json(), { namespaces: { users: { hits: 1, misses: 1, errors: 0, degraded: 0, total: 2, hitRate: 0.5 } } })
+  const metrics = await app.inject('/metrics')
+  t.match(metrics.headers['content-type'], /^text\/plain/)
+  t.match(metrics.body, 'cachekit_cache_hits_total{namespace="users"} 1')
+})
+
+t.test('Redis store: healthy, and cache calls reach Redis under the prefix', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const app = await buildApp({ ...quiet, REDIS_URL: redis.url, CACHE_KEY_PREFIX: 'demo' })
+  t.teardown(() => app.close())
+  t.same((await app.inject('/health')).json(), { status: 'healthy', cache: 'up', store: 'redis' })
+  await app.cache.set('users:1', 'x')
+  t.equal(await redis.client().get('demo:users:1'), 'x')
+  t.equal(app.redis.status, 'ready', 'the connection is shared as fastify.redis')
+})
+
+t.test('Redis down at start-up: boots degraded, fails calls, heals without a restart', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  await redis.kill()
+  const app = await buildApp({ ...quiet, REDIS_URL: redis.url, CACHE_COMMAND_TIMEOUT_MS: '100' })
+  t.teardown(() => app.close())
+  await app.ready()
+  t.same((await app.inject('/health')).json(), { status: 'degraded', cache: 'down', store: 'redis' })
+  const r = await app.cache.get('users:1')
+  t.equal(!r.ok && r.error.code, 'UNAVAILABLE')
+  t.equal(app.redis, app.cache.store.kind === 'redis' ? (app.cache.store as unknown as { client: unknown }).client : null, 'shared even while down')
+
+  await redis.restart()
+  await until(async () => (await app.inject('/health')).json().status === 'healthy')
+  t.same((await app.inject('/health')).json(), { status: 'healthy', cache: 'up', store: 'redis' })
+  t.same(await app.cache.set('users:1', 'back'), { ok: true, value: true })
+})
+
+t.test('buildApp with a client of the embedder and a hash secret', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const client = new Redis(redis.url, { lazyConnect: true, commandTimeout: 200 })
+  client.on('error', () => {})
+  const app = await buildApp({ ...quiet, CACHE_KEY_HASH_SECRET: 'pepper' }, { redisClient: client })
+  t.equal(app.cache.store.kind, 'redis')
+  t.equal(app.cache.keys.hash('x'), new (await import('../../lib/keys.js')).KeyBuilder({ hashSecret: 'pepper' }).hash('x'))
+  await app.close()
+  t.equal(client.status, 'ready', 'the embedder closes its own client')
+  client.disconnect()
+})
+
+t.test('a hung Redis makes /health degraded instead of hanging it', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const app = await buildApp({ ...quiet, REDIS_URL: redis.url, CACHE_COMMAND_TIMEOUT_MS: '100' })
+  t.teardown(() => app.close())
+  t.equal((await app.inject('/health')).json().status, 'healthy')
+  redis.pause()
+  t.equal((await app.inject('/health')).json().status, 'degraded')
+  redis.resume()
+  await until(async () => (await app.inject('/health')).json().status === 'healthy')
+})
+
+t.test('bad environment values stop start-up with a message naming the variable', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'abc' }, /PORT/],
+    [{ PORT: '70000' }, /PORT/],
+    [{ LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+    [{ REDIS_URL: 'http://example' }, /REDIS_URL/],
+    [{ CACHE_COMMAND_TIMEOUT_MS: '5' }, /CACHE_COMMAND_TIMEOUT_MS/],
+    [{ SESSION_TTL_SECONDS: '1' }, /SESSION_TTL_SECONDS/],
+    [{ CACHE_KEY_PREFIX: 'a:b' }, /CACHE_KEY_PREFIX/]
+  ]
+  for (const [env, message] of cases) await t.rejects(buildApp(env), message, JSON.stringify(env))
+})
+
+t.test('plugin options are validated and named in the error', async (t) => {
+  const app = Fastify()
+  app.register(cachePlugin, { commandTimeoutMs: -1 })
+  await t.rejects(async () => { await app.ready() }, /cachekit-cache: option commandTimeoutMs/)
+  const typo = Fastify()
+  typo.register(cachePlugin, { prefx: 'x' } as never)
+  await t.rejects(async () => { await typo.ready() }, /cachekit-cache: option prefx/)
+  const bare = Fastify()
+  bare.register(cachePlugin, { store: 'redis' })
+  await t.rejects(async () => { await bare.ready() }, /needs redisUrl, client, or @fastify\/redis/)
+})
+
+t.test('a client you pass is used and left open for you to close', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const client = new Redis(redis.url, { lazyConnect: true, commandTimeout: 200 })
+  client.on('error', () => {})
+  const app = Fastify()
+  await app.register(cachePlugin, { client, prefix: 'mine' })
+  await app.cache.set('k:1', 'v')
+  t.equal(await redis.client().get('mine:k:1'), 'v')
+  await app.close()
+  t.equal(client.status, 'ready', 'still open')
+  client.disconnect()
+})
+
+t.test('@fastify/redis registered first: its connection is adopted', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const app = Fastify()
+  await app.register(fastifyRedis, { url: redis.url, commandTimeout: 200 })
+  await app.register(cachePlugin)
+  t.equal(app.cache.store.kind, 'redis')
+  await app.cache.set('k:1', 'v')
+  t.equal(await app.redis.get('cachekit:k:1'), 'v')
+  await app.close()
+})
+
+t.test('memory store options', async (t) => {
+  const app = Fastify()
+  await app.register(cachePlugin, { store: 'memory', memoryMaxEntries: 2, prefix: 'm' })
+  await app.cache.set('a', '1'); await app.cache.set('b', '2'); await app.cache.set('c', '3')
+  t.same(await app.cache.getMany(['a', 'b', 'c']), { ok: true, value: [null, '2', '3'] }, 'bounded: the oldest went')
+  await app.close()
+})

@@ -1,0 +1,207 @@
+import { newEnforcer } from 'casbin'
+import Fastify, { type FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
+import { buildApp } from '../../demo/app.js'
+import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../../demo/authz-policy.js'
+import authzPlugin, { type AuthzPluginOptions } from '../../plugins/authz-cache.js'
+import cachePlugin from '../../plugins/cache.js'
+import authzRoutes from '../../routes/authz.js'
+import { startRedis } from '../../harness/redis-server.js'
+
+// The plugin and the demo routes, on Redis and in memory: the guards, the
+// role routes, and two instances sharing one Redis.
+const redis = await startRedis()
+t.teardown(() => redis.stop())
+
+const check = async (app: FastifyInstance, userId: string, resource: string, action: string): Promise<boolean> => {
+  const res = await app.inject({ method: 'POST', url: '/authz/check', payload: { userId, resource, action } })
+  return (res.json() as { allowed: boolean }).allowed
+}
+
+for (const backend of ['redis', 'memory'] as const) {
+  t.test(`demo app: ${backend}`, async (t) => {
+    const env = backend === 'redis' ? { REDIS_URL: redis.url, LOG_LEVEL: 'silent' } : { LOG_LEVEL: 'silent' }
+    const app = await buildApp(env)
+    t.teardown(() => app.close())
+    t.beforeEach(async () => { await app.cache.store.clear() })
+
+    t.test('POST /authz/check follows the shipped policy', async (t) => {
+      t.equal(await check(app, 'alice', 'anything', 'delete'), true, 'admin may do anything')
+      t.equal(await check(app, 'bob', 'accounts', 'read'), true, 'user may read accounts')
+      t.equal(await check(app, 'bob', 'accounts', 'write'), false)
+      t.equal(await check(app, 'bob', 'reports', 'read'), false)
+      t.equal(await check(app, 'carol', 'accounts', 'read'), false, 'no role, nothing')
+      t.equal(await check(app, 'role:admin', 'accounts', 'read'), false, 'a subject cannot pose as a role')
+      t.equal(await check(app, 'bob', 'accounts', 'read'), true)
+      t.match(app.cacheMetrics.stats('authz'), { hits: 1 })
+    })
+
+    t.test('POST /authz/check refuses bad input with a 400', async (t) => {
+      const res = await app.inject({ method: 'POST', url: '/authz/check', payload: { userId: 'bob', resource: 'accounts' } })
+      t.equal(res.statusCode, 400)
+      t.match(res.json(), { message: /action/ })
+      const control = await app.inject({ method: 'POST', url: '/authz/check', payload: { userId: 'bob\n', resource: 'accounts', action: 'read' } })
+      t.equal(control.statusCode, 400, 'control characters are refused')
+    })
+
+    t.test('the guarded route answers 200, 403 and 401 as the policy says', async (t) => {
+      const ok = await app.inject({ url: '/accounts/7', headers: { 'x-user-id': 'bob' } })
+      t.equal(ok.statusCode, 200)
+      t.same(ok.json(), { id: '7', owner: 'demo', balance: 0 })
+      const denied = await app.inject({ url: '/accounts/7', headers: { 'x-user-id': 'carol' } })
+      t.equal(denied.statusCode, 403)
+      t.match(denied.headers['content-type'], /^application\/problem\+json/)
+      t.same(denied.json(), { type: 'about:blank', title: 'Forbidden', status: 403, detail: 'not allowed to read accounts', instance: '/accounts/7' })
+      const anonymous = await app.inject({ url: '/accounts/7' })
+      t.equal(anonymous.statusCode, 401)
+      t.match(anonymous.json(), { title: 'Unauthorized', status: 401 })
+    })
+
+    t.test('assigning and revoking a role changes the very next check', async (t) => {
+      t.equal((await app.inject({ url: '/accounts/1', headers: { 'x-user-id': 'carol' } })).statusCode, 403)
+      const put = await app.inject({ method: 'PUT', url: '/users/carol/roles/user' })
+      t.equal(put.statusCode, 204)
+      t.equal((await app.inject({ url: '/accounts/1', headers: { 'x-user-id': 'carol' } })).statusCode, 200)
+      t.equal(await app.authz.hasRole('carol', 'user'), true)
+      const del = await app.inject({ method: 'DELETE', url: '/users/carol/roles/user' })
+      t.equal(del.statusCode, 204)
+      t.equal((await app.inject({ url: '/accounts/1', headers: { 'x-user-id': 'carol' } })).statusCode, 403)
+      t.equal(await app.authz.hasRole('carol', 'user'), false)
+    })
+
+    t.test('role routes refuse a subject posing as a role, and bad role names', async (t) => {
+      const res = await app.inject({ method: 'PUT', url: '/users/role:admin/roles/admin' })
+      t.equal(res.statusCode, 400)
+      t.match(res.json(), { title: 'Bad Request', status: 400, detail: /role:/ })
+      t.equal((await app.inject({ method: 'PUT', url: '/users/carol/roles/ad%20min' })).statusCode, 400)
+    })
+
+    t.test('a policy edit (invalidateAll) shows in the next check', async (t) => {
+      const policy = app.authz.policy
+      if (policy === undefined) throw new Error('the demo has a casbin policy')
+      t.equal(await check(app, 'bob', 'accounts', 'write'), false)
+      t.same(await policy.addPolicy('user', 'accounts', 'write'), { ok: true, value: true })
+      t.equal(await check(app, 'bob', 'accounts', 'write'), true)
+      t.same(await policy.removePolicy('user', 'accounts', 'write'), { ok: true, value: true })
+      t.equal(await check(app, 'bob', 'accounts', 'write'), false)
+    })
+  })
+}
+
+t.test('two instances sharing a Redis and a policy', async (t) => {
+  // the enforcer stands for a policy both instances read (in production, a casbin database adapter)
+  const enforcer = await newEnforcer(DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY)
+  const env = { REDIS_URL: redis.url, LOG_LEVEL: 'silent' }
+  const one = await buildApp(env, { authzEnforcer: enforcer })
+  const two = await buildApp(env, { authzEnforcer: enforcer })
+  t.teardown(async () => { await one.close(); await two.close() })
+  await redis.flush()
+
+  t.equal(await check(two, 'dave', 'accounts', 'read'), false, 'instance two caches a deny')
+  t.equal(await check(two, 'dave', 'accounts', 'read'), false)
+  t.equal((await one.inject({ method: 'PUT', url: '/users/dave/roles/user' })).statusCode, 204)
+  t.equal(await check(two, 'dave', 'accounts', 'read'), true, 'the very next check on instance two sees the role')
+  t.equal(await check(two, 'dave', 'accounts', 'read'), true)
+  t.equal((await one.inject({ method: 'DELETE', url: '/users/dave/roles/user' })).statusCode, 204)
+  t.equal(await check(two, 'dave', 'accounts', 'read'), false, 'and the revocation')
+
+  t.equal(await check(two, 'bob', 'reports', 'read'), false)
+  await one.authz.policy?.addPolicy('user', 'reports', 'read')
+  t.equal(await check(two, 'bob', 'reports', 'read'), true, 'a policy edit on one instance shows on the other')
+  await one.authz.policy?.removePolicy('user', 'reports', 'read')
+  t.equal(await check(two, 'bob', 'reports', 'read'), false)
+})
+
+t.test('with Redis down the demo answers from casbin, and role edits answer 503', async (t) => {
+  const app = await buildApp({ REDIS_URL: redis.url, LOG_LEVEL: 'silent' })
+  t.teardown(() => app.close())
+  await redis.kill()
+  t.teardown(async () => { await redis.restart() })
+  t.equal(await check(app, 'bob', 'accounts', 'read'), true)
+  t.equal(await check(app, 'bob', 'accounts', 'write'), false)
+  t.equal(await check(app, 'carol', 'accounts', 'read'), false)
+  t.equal((await app.inject({ url: '/accounts/1', headers: { 'x-user-id': 'bob' } })).statusCode, 200)
+  t.equal((await app.inject({ url: '/accounts/1', headers: { 'x-user-id': 'carol' } })).statusCode, 403)
+  const put = await app.inject({ method: 'PUT', url: '/users/carol/roles/user' })
+  t.equal(put.statusCode, 503, 'the role is granted but the invalidation could not be confirmed')
+  t.match(put.json(), { status: 503, title: 'Service Unavailable' })
+  t.equal(await check(app, 'carol', 'accounts', 'read'), true, 'the decider already knows')
+  t.ok(app.cacheMetrics.stats('authz').degraded >= 6, 'degraded answers are counted')
+})
+
+async function pluginApp (t: Test, options: AuthzPluginOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false })
+  t.teardown(() => app.close())
+  app.decorateRequest('user', null)
+  app.addHook('onRequest', async (request) => {
+    const header = request.headers['x-user']
+    ;(request as { user?: unknown }).user = header === undefined ? undefined : JSON.parse(header as string)
+  })
+  await app.register(cachePlugin)
+  await app.register(authzPlugin, options)
+  return app
+}
+
+t.test('with a plain decider: default subject from request.user, role guard, no role routes', async (t) => {
+  const app = await pluginApp(t, {
+    decider: async (subject, resource, action) => subject === 'ann' && resource === 'docs' && action === 'read',
+    roleDecider: async (subject, role) => subject === 'ann' && role === 'editor'
+  })
+  app.get('/docs', { preHandler: app.authz.require('docs', 'read') }, async () => 'docs')
+  app.get('/edit', { preHandler: app.authz.requireRole('editor') }, async () => 'edit')
+  app.get('/edit-as-header', { preHandler: app.authz.requireRole('editor', { subject: (r) => r.headers['x-as'] as string | undefined }) }, async () => 'edit')
+  await app.register(authzRoutes)
+
+  const get = async (url: string, user?: unknown, headers: Record<string, string> = {}): Promise<number> =>
+    (await app.inject({ url, headers: { ...headers, ...(user === undefined ? {} : { 'x-user': JSON.stringify(user) }) } })).statusCode
+  t.equal(await get('/docs', 'ann'), 200, 'a string user')
+  t.equal(await get('/docs', { id: 'ann' }), 200, 'a user object with an id')
+  t.equal(await get('/docs', 'bob'), 403)
+  t.equal(await get('/docs', 42), 403, 'a numeric id is a subject too')
+  t.equal(await get('/docs', { name: 'ann' }), 401, 'an object without an id is nobody')
+  t.equal(await get('/docs', ''), 401, 'an empty subject is nobody')
+  t.equal(await get('/docs'), 401)
+  t.equal(await get('/edit', 'ann'), 200)
+  const denied = await app.inject({ url: '/edit', headers: { 'x-user': '"bob"' } })
+  t.equal(denied.statusCode, 403)
+  t.match(denied.json(), { detail: 'needs the role editor' })
+  t.equal(await get('/edit-as-header', undefined, { 'x-as': 'ann' }), 200, 'a guard with its own subject getter')
+
+  t.equal(app.authz.policy, undefined)
+  const put = await app.inject({ method: 'PUT', url: '/users/ann/roles/editor' })
+  t.equal(put.statusCode, 501)
+  t.match(put.json(), { title: 'Not Implemented' })
+
+  t.equal(await app.authz.check('ann', 'docs', 'read'), true)
+  t.same(await app.authz.invalidateSubject('ann'), { ok: true, value: true })
+  t.same(await app.authz.invalidateAll(), { ok: true, value: true })
+  t.equal(app.authz.cache.allowTtl, 300)
+})
+
+t.test('a plugin-wide subject getter and options', async (t) => {
+  const app = await pluginApp(t, { decider: async (subject) => subject === 'ann', subject: (r) => r.headers['x-who'] as string | undefined, allowTtl: 10, denyTtl: 5, shards: 2 })
+  app.get('/x', { preHandler: app.authz.require('x', 'read') }, async () => 'x')
+  t.equal((await app.inject({ url: '/x', headers: { 'x-who': 'ann' } })).statusCode, 200)
+  t.equal((await app.inject({ url: '/x', headers: { 'x-who': 'bob' } })).statusCode, 403)
+  t.equal(app.authz.cache.denyTtl, 5)
+  t.equal(app.authz.cache.shards, 2)
+})
+
+t.test('registration refuses bad options', async (t) => {
+  const register = async (options: AuthzPluginOptions): Promise<void> => {
+    const app = Fastify({ logger: false })
+    try {
+      await app.register(cachePlugin)
+      await app.register(authzPlugin, options)
+      await app.ready()
+    } finally {
+      await app.close()
+    }
+  }
+  await t.rejects(register({}), /either a decider or a casbin enforcer/)
+  const enforcer = await newEnforcer(DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY)
+  await t.rejects(register({ decider: async () => true, enforcer }), /either a decider or a casbin enforcer/)
+  await t.rejects(register({ decider: async () => true, allowTtl: 0 }), /allowTtl/)
+  await t.rejects(register({ decider: async () => true, denyTtl: 7200 }), /denyTtl/)
+  await t.rejects(register({ decider: async () => true, unknown: 1 } as AuthzPluginOptions), /option/)
+})

@@ -1,0 +1,107 @@
+import { Cluster, Redis } from 'ioredis'
+import t from 'tap'
+import { RedisStore } from '../../lib/store/redis-store.js'
+import { classifyRedisError } from '../../lib/store/redis-errors.js'
+import { CacheError } from '../../lib/result.js'
+import { startRedis } from '../../harness/redis-server.js'
+import { redisStore } from '../helpers/stores.js'
+import { zaddScript } from '../helpers/scripts.js'
+
+// A Redis that dies or hangs must cost callers a Failure, never a throw or a hang.
+const until = async (check: () => boolean | Promise<boolean>): Promise<void> => {
+  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 20))
+}
+
+t.test('a hung Redis (SIGSTOP) times out, then the circuit fails fast, then heals', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const { store, close } = await redisStore(redis, 'out', { commandTimeoutMs: 100 })
+  t.teardown(close)
+  t.same(await store.set('out:k', 'v'), { ok: true, value: true })
+
+  redis.pause()
+  const codes: string[] = []
+  for (let i = 0; i < 3; i++) {
+    const r = await store.get('out:k')
+    codes.push(r.ok ? 'ok' : r.error.code)
+  }
+  t.same(codes, ['TIMEOUT', 'TIMEOUT', 'TIMEOUT'])
+  t.equal(store.breaker.state, 'open')
+  const fast = await store.get('out:k')
+  t.equal(!fast.ok && fast.error.code, 'UNAVAILABLE', 'open circuit answers without waiting')
+  t.match(!fast.ok && fast.error.message, /circuit is open/)
+  t.match(await store.runScript(zaddScript, ['out:z'], [1, 'm']), { ok: false, error: { code: 'UNAVAILABLE' } }, 'scripts too')
+  t.equal((await store.health()).up, false)
+
+  redis.resume()
+  // the next probe after the cooldown closes the circuit again
+  await until(async () => (await store.get('out:k')).ok)
+  t.same(await store.get('out:k'), { ok: true, value: 'v' })
+  t.equal(store.breaker.state, 'closed')
+})
+
+t.test('a dead Redis is UNAVAILABLE at once; a restart heals without a new client', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const { store, client, close } = await redisStore(redis, 'out')
+  t.teardown(close)
+  await redis.kill()
+  await until(() => client.status !== 'ready')
+  const calls = await Promise.all([
+    store.get('out:a'), store.set('out:a', 'x'), store.getMany(['out:a', 'out:b']), store.setMany([['out:a', 'x']]),
+    store.deletePattern('out:*'), store.runScript(zaddScript, ['out:z'], [1, 'm']), store.ping(), store.getDel('out:a'),
+    store.increment('out:n'), store.ttl('out:a'), store.expire('out:a', 1), store.exists('out:a'), store.delete('out:a'),
+    store.loadScripts([zaddScript])
+  ])
+  for (const r of calls) t.ok(!r.ok && (r.error.code === 'UNAVAILABLE' || r.error.code === 'TIMEOUT'), `failed as an outage: ${!r.ok ? r.error.code : 'ok'}`)
+
+  await redis.restart()
+  await until(() => client.status === 'ready')
+  t.same(await store.set('out:a', 'back'), { ok: true, value: true }, 'the ready event closed the circuit')
+  t.same(await store.get('out:a'), { ok: true, value: 'back' })
+})
+
+t.test('a client made without commandTimeout still gets the store deadline', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const client = new Redis(redis.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 })
+  client.on('error', () => {})
+  await client.connect()
+  t.teardown(() => { client.disconnect() })
+  const store = new RedisStore({ client, prefix: 'own', commandTimeoutMs: 80 })
+  t.same(await store.set('own:k', 'v'), { ok: true, value: true })
+  redis.pause()
+  const r = await store.get('own:k')
+  t.equal(!r.ok && r.error.code, 'TIMEOUT')
+  t.match(!r.ok && r.error.message, /80 ms deadline/)
+  redis.resume()
+  await store.close()
+})
+
+t.test('the store enforces its own deadline only when the client has none', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const plain = new Redis(redis.url, { lazyConnect: true })
+  const timed = new Redis(redis.url, { lazyConnect: true, commandTimeout: 100 })
+  const cluster = new Cluster([{ host: '127.0.0.1', port: redis.port }], { lazyConnect: true })
+  const clusterTimed = new Cluster([{ host: '127.0.0.1', port: redis.port }], { lazyConnect: true, redisOptions: { commandTimeout: 100 } })
+  t.equal(new RedisStore({ client: plain, prefix: 'p' }).deadlineMs, 250)
+  t.equal(new RedisStore({ client: plain, prefix: 'p', commandTimeoutMs: 40 }).deadlineMs, 40)
+  t.equal(new RedisStore({ client: timed, prefix: 'p' }).deadlineMs, undefined)
+  t.equal(new RedisStore({ client: cluster, prefix: 'p' }).deadlineMs, 250)
+  t.equal(new RedisStore({ client: clusterTimed, prefix: 'p' }).deadlineMs, undefined)
+  for (const c of [plain, timed, cluster, clusterTimed]) c.disconnect()
+})
+
+t.test('Redis errors map to our codes', async (t) => {
+  const reply = (message: string): Error => Object.assign(new Error(message), { name: 'ReplyError' })
+  t.equal(classifyRedisError(new CacheError('DECODE', 'x')).code, 'DECODE')
+  t.equal(classifyRedisError(new Error('Command timed out')).code, 'TIMEOUT')
+  t.equal(classifyRedisError(new Error('Connection is closed.')).code, 'UNAVAILABLE')
+  t.equal(classifyRedisError(reply('ERR value is not an integer or out of range')).code, 'INVALID_ARGUMENT')
+  t.equal(classifyRedisError(reply('WRONGTYPE Operation against a key holding the wrong kind of value')).code, 'INVALID_ARGUMENT')
+  t.equal(classifyRedisError(reply('INVALID_ARGUMENT cost exceeds capacity')).code, 'INVALID_ARGUMENT')
+  t.equal(classifyRedisError(reply('NOSCRIPT No matching script')).code, 'SCRIPT')
+  t.equal(classifyRedisError(reply('ERR Unknown Redis command called from script script: abc, on @user_script:1.')).code, 'SCRIPT')
+  t.equal(classifyRedisError(reply('ERR something else')).code, 'INTERNAL')
+})
