@@ -1,9 +1,6 @@
-import fastifyRedis from '@fastify/redis'
-import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { buildApp } from '../../demo/app.js'
-import cachePlugin from '../../plugins/cache.js'
 import { startRedis } from '../../harness/redis-server.js'
 
 const quiet = { LOG_LEVEL: 'silent' }
@@ -94,48 +91,17 @@ t.test('bad environment values stop start-up with a message naming the variable'
   for (const [env, message] of cases) await t.rejects(buildApp(env), message, JSON.stringify(env))
 })
 
-t.test('plugin options are validated and named in the error', async (t) => {
-  const app = Fastify()
-  app.register(cachePlugin, { commandTimeoutMs: -1 })
-  await t.rejects(async () => { await app.ready() }, /cachekit-cache: option commandTimeoutMs/)
-  const typo = Fastify()
-  typo.register(cachePlugin, { prefx: 'x' } as never)
-  await t.rejects(async () => { await typo.ready() }, /cachekit-cache: option prefx/)
-  const bare = Fastify()
-  bare.register(cachePlugin, { store: 'redis' })
-  await t.rejects(async () => { await bare.ready() }, /needs redisUrl, client, or @fastify\/redis/)
-})
-
-t.test('a client you pass is used and left open for you to close', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
-  const client = new Redis(redis.url, { lazyConnect: true, commandTimeout: 200 })
-  client.on('error', () => {})
-  const app = Fastify()
-  await app.register(cachePlugin, { client, prefix: 'mine' })
-  await app.cache.set('k:1', 'v')
-  t.equal(await redis.client().get('mine:k:1'), 'v')
-  await app.close()
-  t.equal(client.status, 'ready', 'still open')
-  client.disconnect()
-})
-
-t.test('@fastify/redis registered first: its connection is adopted', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
-  const app = Fastify()
-  await app.register(fastifyRedis, { url: redis.url, commandTimeout: 200 })
-  await app.register(cachePlugin)
-  t.equal(app.cache.store.kind, 'redis')
-  await app.cache.set('k:1', 'v')
-  t.equal(await app.redis.get('cachekit:k:1'), 'v')
-  await app.close()
-})
-
-t.test('memory store options', async (t) => {
-  const app = Fastify()
-  await app.register(cachePlugin, { store: 'memory', memoryMaxEntries: 2, prefix: 'm' })
-  await app.cache.set('a', '1'); await app.cache.set('b', '2'); await app.cache.set('c', '3')
-  t.same(await app.cache.getMany(['a', 'b', 'c']), { ok: true, value: [null, '2', '3'] }, 'bounded: the oldest went')
-  await app.close()
+t.test('the demo limits POST /sessions to 5 a minute per client IP; /health is not limited', async (t) => {
+  const app = await buildApp({ LOG_LEVEL: 'silent' })
+  t.teardown(() => app.close())
+  const statuses = []
+  for (let i = 0; i < 6; i++) {
+    statuses.push((await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'u1' }, remoteAddress: '10.20.0.1' })).statusCode)
+  }
+  t.same(statuses.slice(5), [429])
+  t.ok(statuses.slice(0, 5).every((s) => s !== 429), 'the first five pass the limiter')
+  const health = await app.inject({ method: 'GET', url: '/health' })
+  t.equal(health.headers['x-ratelimit-limit'], undefined)
+  const stats = await app.inject({ method: 'GET', url: '/cache/stats' })
+  t.equal(stats.headers['x-ratelimit-limit'], '60')
 })

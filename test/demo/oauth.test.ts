@@ -130,21 +130,3 @@ t.test('routes over a custom registry: no-PKCE provider, provider binding, expir
   await sleep(250)
   t.equal((await callback(app, 'demo', { code: 'c', state: expiring.json.state as string })).status, 400, 'an expired state is refused')
 })
-
-t.test('plugin options are validated and the cache plugin is required', async (t) => {
-  const bad = Fastify()
-  await bad.register(cachePlugin)
-  await t.rejects(async () => { await bad.register(oauthStatePlugin, { ttl: 0 }) }, /cachekit-oauth-state: option ttl/)
-  await bad.close()
-
-  const alone = Fastify()
-  await t.rejects(async () => { await alone.register(oauthStatePlugin) }, /'cache' required by 'cachekit-oauth-state'/)
-  await alone.close()
-
-  const defaults = Fastify()
-  await defaults.register(cachePlugin)
-  await defaults.register(oauthStatePlugin)
-  t.equal(defaults.oauthState.ttl, 600)
-  t.equal(defaults.oauthState.store, defaults.cache.store, 'shares the cache plugin store')
-  await defaults.close()
-})

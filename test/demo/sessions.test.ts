@@ -1,8 +1,5 @@
-import Fastify from 'fastify'
 import t from 'tap'
 import { buildApp } from '../../demo/app.js'
-import cachePlugin from '../../plugins/cache.js'
-import sessionCachePlugin from '../../plugins/session-cache.js'
 import { startRedis } from '../../harness/redis-server.js'
 import { KEY_A } from '../helpers/sessions.js'
 
@@ -135,20 +132,4 @@ t.test('Redis down: 503 with a message, never a 500', async (t) => {
   }
   const login = await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'frank' }, remoteAddress: nextAddress() })
   t.equal(login.statusCode, 503)
-})
-
-t.test('plugin options are checked at registration', async (t) => {
-  const badTtl = Fastify({ logger: false })
-  await badTtl.register(cachePlugin)
-  await t.rejects(async () => { await badTtl.register(sessionCachePlugin, { ttl: -1 }).ready() }, /cachekit-session-cache: option ttl/)
-  const badKey = Fastify({ logger: false })
-  await badKey.register(cachePlugin)
-  await t.rejects(async () => { await badKey.register(sessionCachePlugin, { encryptionKeys: [{ id: 'k', key: 'c2hvcnQ=' }] }).ready() }, /cachekit-session-cache: encryption key k must be 32 bytes/)
-  const fine = Fastify({ logger: false })
-  await fine.register(cachePlugin)
-  await fine.register(sessionCachePlugin)
-  t.equal(fine.sessionCache.ttlMs, 30 * 24 * 3600_000)
-  await fine.close()
-  await badTtl.close()
-  await badKey.close()
 })

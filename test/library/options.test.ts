@@ -1,10 +1,13 @@
+import fastifyRedis from '@fastify/redis'
 import Fastify from 'fastify'
+import { Redis } from 'ioredis'
 import t from 'tap'
-import { cachePlugin, metricsPlugin } from '../../index.js'
+import { cachePlugin, metricsPlugin, oauthStatePlugin, sessionCachePlugin } from '../../index.js'
 import { startRedis } from '../../harness/redis-server.js'
 import { bothStores } from '../helpers/stores.js'
 
-// What users really pass: an empty REDIS_URL, plugins in either order, a Record to setMany.
+// What users pass to the plugins: what each forgives (an empty REDIS_URL, plugins in
+// either order, a Record to setMany) and what it refuses, naming itself.
 
 t.test('redisUrl: "" means the memory store, as if unset', async (t) => {
   const app = Fastify()
@@ -25,6 +28,53 @@ t.test('metricsPlugin may come before or after cachePlugin, and counts either wa
     await app.cache.get('users:1')
     t.equal(app.cacheMetrics.stats('users').misses, 1)
   }
+})
+
+// The cache plugin: a Redis of your own, or one @fastify/redis holds, and its options checked.
+t.test('cache plugin options are validated and named in the error', async (t) => {
+  const app = Fastify()
+  app.register(cachePlugin, { commandTimeoutMs: -1 })
+  await t.rejects(async () => { await app.ready() }, /cachekit-cache: option commandTimeoutMs/)
+  const typo = Fastify()
+  typo.register(cachePlugin, { prefx: 'x' } as never)
+  await t.rejects(async () => { await typo.ready() }, /cachekit-cache: option prefx/)
+  const bare = Fastify()
+  bare.register(cachePlugin, { store: 'redis' })
+  await t.rejects(async () => { await bare.ready() }, /needs redisUrl, client, or @fastify\/redis/)
+})
+
+t.test('a client you pass is used and left open for you to close', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const client = new Redis(redis.url, { lazyConnect: true, commandTimeout: 200 })
+  client.on('error', () => {})
+  const app = Fastify()
+  await app.register(cachePlugin, { client, prefix: 'mine' })
+  await app.cache.set('k:1', 'v')
+  t.equal(await redis.client().get('mine:k:1'), 'v')
+  await app.close()
+  t.equal(client.status, 'ready', 'still open')
+  client.disconnect()
+})
+
+t.test('@fastify/redis registered first: its connection is adopted', async (t) => {
+  const redis = await startRedis()
+  t.teardown(() => redis.stop())
+  const app = Fastify()
+  await app.register(fastifyRedis, { url: redis.url, commandTimeout: 200 })
+  await app.register(cachePlugin)
+  t.equal(app.cache.store.kind, 'redis')
+  await app.cache.set('k:1', 'v')
+  t.equal(await app.redis.get('cachekit:k:1'), 'v')
+  await app.close()
+})
+
+t.test('memory store options', async (t) => {
+  const app = Fastify()
+  await app.register(cachePlugin, { store: 'memory', memoryMaxEntries: 2, prefix: 'm' })
+  await app.cache.set('a', '1'); await app.cache.set('b', '2'); await app.cache.set('c', '3')
+  t.same(await app.cache.getMany(['a', 'b', 'c']), { ok: true, value: [null, '2', '3'] }, 'bounded: the oldest went')
+  await app.close()
 })
 
 const redis = await startRedis()
@@ -62,3 +112,38 @@ for (const { name, store, close } of await bothStores(redis, 'opts')) {
     }
   })
 }
+
+// The other plugins check their options at registration and name themselves in the error.
+t.test('session cache plugin options are checked at registration', async (t) => {
+  const badTtl = Fastify({ logger: false })
+  await badTtl.register(cachePlugin)
+  await t.rejects(async () => { await badTtl.register(sessionCachePlugin, { ttl: -1 }).ready() }, /cachekit-session-cache: option ttl/)
+  const badKey = Fastify({ logger: false })
+  await badKey.register(cachePlugin)
+  await t.rejects(async () => { await badKey.register(sessionCachePlugin, { encryptionKeys: [{ id: 'k', key: 'c2hvcnQ=' }] }).ready() }, /cachekit-session-cache: encryption key k must be 32 bytes/)
+  const fine = Fastify({ logger: false })
+  await fine.register(cachePlugin)
+  await fine.register(sessionCachePlugin)
+  t.equal(fine.sessionCache.ttlMs, 30 * 24 * 3600_000)
+  await fine.close()
+  await badTtl.close()
+  await badKey.close()
+})
+
+t.test('oauth state plugin options are validated, and the cache plugin is required', async (t) => {
+  const bad = Fastify()
+  await bad.register(cachePlugin)
+  await t.rejects(async () => { await bad.register(oauthStatePlugin, { ttl: 0 }) }, /cachekit-oauth-state: option ttl/)
+  await bad.close()
+
+  const alone = Fastify()
+  await t.rejects(async () => { await alone.register(oauthStatePlugin) }, /'cache' required by 'cachekit-oauth-state'/)
+  await alone.close()
+
+  const defaults = Fastify()
+  await defaults.register(cachePlugin)
+  await defaults.register(oauthStatePlugin)
+  t.equal(defaults.oauthState.ttl, 600)
+  t.equal(defaults.oauthState.store, defaults.cache.store, 'shares the cache plugin store')
+  await defaults.close()
+})

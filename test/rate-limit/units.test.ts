@@ -62,13 +62,3 @@ t.test('the store works when called with a plain window (no request to report to
   t.equal(store.scope, 'global')
   t.equal(store.child({ max: 1, timeWindow: 1000, routeInfo: {} }).scope, 'limiter-1', 'a limiter without route, group or name is numbered')
 })
-
-t.test('examples/rate-limit.ts runs on the memory store', async (t) => {
-  const { main } = await import('../../examples/rate-limit.js')
-  const out = await main('')
-  t.same(out.sessions, [200, 200, 200, 200, 200, 429])
-  t.same(out.accounts, [200, 200, 429])
-  t.equal(out.retryAfter, '30', 'a token is back in 30 s')
-  t.equal(out.draft, '"GET /accounts/:id";r=1;t=30')
-  t.match(out.login, { ok: true, value: { allowed: true, remaining: 9, source: 'store' } })
-})

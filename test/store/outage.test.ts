@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
 import t from 'tap'
+import { CircuitBreaker } from '../../lib/breaker.js'
 import { RedisStore } from '../../lib/store/redis-store.js'
 import { classifyRedisError } from '../../lib/store/redis-errors.js'
 import { CacheError } from '../../lib/result.js'
@@ -7,7 +8,8 @@ import { startRedis } from '../../harness/redis-server.js'
 import { redisStore } from '../helpers/stores.js'
 import { zaddScript } from '../helpers/scripts.js'
 
-// A Redis that dies or hangs must cost callers a Failure, never a throw or a hang.
+// A Redis that dies or hangs must cost callers a Failure, never a throw or a hang:
+// a deadline on every command, and a circuit breaker so a dead Redis fails fast.
 const until = async (check: () => boolean | Promise<boolean>): Promise<void> => {
   while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 20))
 }
@@ -104,4 +106,44 @@ t.test('Redis errors map to our codes', async (t) => {
   t.equal(classifyRedisError(reply('NOSCRIPT No matching script')).code, 'SCRIPT')
   t.equal(classifyRedisError(reply('ERR Unknown Redis command called from script script: abc, on @user_script:1.')).code, 'SCRIPT')
   t.equal(classifyRedisError(reply('ERR something else')).code, 'INTERNAL')
+})
+
+// The breaker alone: when it opens, probes and closes.
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+t.test('the breaker opens after consecutive failures, probes once after the cooldown, closes on success', async (t) => {
+  const b = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 30 })
+  t.equal(b.state, 'closed')
+  t.ok(b.allow())
+  b.failure()
+  t.equal(b.state, 'closed', 'one failure is not enough')
+  b.failure()
+  t.equal(b.state, 'open')
+  t.notOk(b.allow(), 'fails fast while open')
+  await sleep(40)
+  t.equal(b.state, 'half-open')
+  t.ok(b.allow(), 'one probe goes through')
+  t.notOk(b.allow(), 'only one probe at a time')
+  b.success()
+  t.equal(b.state, 'closed')
+  t.ok(b.allow())
+})
+
+t.test('a failed breaker probe re-opens it at once', async (t) => {
+  const b = new CircuitBreaker({ failureThreshold: 5, cooldownMs: 20 })
+  for (let i = 0; i < 5; i++) b.failure()
+  await sleep(30)
+  t.ok(b.allow())
+  b.failure()
+  t.equal(b.state, 'open')
+  b.reset()
+  t.equal(b.state, 'closed', 'reset closes (a fresh connection)')
+})
+
+t.test('a breaker success in between resets the count', async (t) => {
+  const b = new CircuitBreaker()
+  t.equal(b.failureThreshold, 3)
+  t.equal(b.cooldownMs, 1000)
+  b.failure(); b.failure(); b.success(); b.failure(); b.failure()
+  t.equal(b.state, 'closed')
 })
