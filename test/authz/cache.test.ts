@@ -4,20 +4,15 @@ import { AUTHZ_SCRIPTS, authzRead, authzWrite } from '../../lib/authz/scripts.js
 import { KeyBuilder } from '../../lib/keys.js'
 import { CacheMetrics } from '../../lib/metrics.js'
 import type { Store } from '../../lib/store/store.js'
-import { startCluster } from '../../harness/redis-cluster.js'
+import { sleep } from '../../harness/wait.js'
+import { fileRedis, storeBackends } from '../helpers/backends.js'
 import { commandCalls } from '../helpers/commandstats.js'
-import { startRedis } from '../../harness/redis-server.js'
-import { bothStores, clusterStore, redisStore, type StoreUnderTest } from '../helpers/stores.js'
+import { redisStore } from '../helpers/stores.js'
 
 // The decision cache on every backend (a Cluster too: each script's keys share
 // one hash tag): what is cached, for how long, and what an invalidation forgets.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-const cluster = await startCluster()
-if (cluster !== null) t.teardown(() => cluster.stop())
-const backends: StoreUnderTest[] = [...await bothStores(redis, 'authz-test')]
-if (cluster !== null) backends.push(await clusterStore(cluster, 'authz-test'))
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+const redis = await fileRedis()
+const backends = await storeBackends('authz-test', { cluster: true })
 
 /** A decider over a table of "subject resource action" grants, counting its calls. */
 function tableDecider (grants: Set<string>): Decider & { calls: string[] } {
@@ -29,9 +24,8 @@ function tableDecider (grants: Set<string>): Decider & { calls: string[] } {
   return Object.assign(decider, { calls })
 }
 
-for (const { name, store, close } of backends) {
+for (const { name, store } of backends) {
   t.test(`authz cache: ${name}`, async (t) => {
-    t.teardown(close)
     t.beforeEach(async () => { await store.clear() })
     const keys = new KeyBuilder({ prefix: 'authz-test' })
     const make = (decider: Decider, options: Partial<AuthzCacheOptions> = {}): AuthzCache =>

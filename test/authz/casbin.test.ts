@@ -4,16 +4,12 @@ import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../../demo/authz-policy.js'
 import { AuthzCache } from '../../lib/authz/authz-cache.js'
 import { casbinDeciders, CasbinPolicy } from '../../lib/authz/casbin.js'
 import { KeyBuilder } from '../../lib/keys.js'
-import { startRedis } from '../../harness/redis-server.js'
-import { bothStores, memoryStore } from '../helpers/stores.js'
+import { fileRedis, storeBackends } from '../helpers/backends.js'
+import { memoryStore, redisStore } from '../helpers/stores.js'
 
 // The casbin adapter: deciders over an Enforcer, and edits that invalidate by themselves.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-
-for (const { name, store, close } of await bothStores(redis, 'authz-casbin')) {
+for (const { name, store } of await storeBackends('authz-casbin')) {
   t.test(`casbin adapter: ${name}`, async (t) => {
-    t.teardown(close)
     t.beforeEach(async () => { await store.clear() })
     const keys = new KeyBuilder({ prefix: 'authz-casbin' })
 
@@ -89,8 +85,8 @@ t.test('a custom role prefix', async (t) => {
   const enforcer = await newEnforcer(DEMO_AUTHZ_MODEL)
   await enforcer.addPolicy('group/editors', 'docs', 'write')
   const { decider, roleDecider } = casbinDeciders(enforcer, { rolePrefix: 'group/' })
-  const [{ store, close }, memory] = await bothStores(redis, 'authz-casbin')
-  t.teardown(async () => { await close(); await memory.close() })
+  const { store, close } = await redisStore(await fileRedis(), 'authz-casbin')
+  t.teardown(close)
   const cache = new AuthzCache({ store, keys: new KeyBuilder(), decider, roleDecider })
   const policy = new CasbinPolicy(enforcer, cache, { rolePrefix: 'group/' })
   t.same(await policy.assignRole('ann', 'editors'), { ok: true, value: true })

@@ -5,20 +5,22 @@ import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../../demo/authz-policy.js'
 import authzPlugin, { type AuthzPluginOptions } from '../../plugins/authz-cache.js'
 import cachePlugin from '../../plugins/cache.js'
 import authzRoutes from '../../routes/authz.js'
+import { cachekitApp } from '../helpers/apps.js'
 
 // The plugin on its own: guards over any decider, the subject they read, its options.
 
+/** The plugin over `options`, on the memory store; request.user is the JSON of the x-user header. */
 async function pluginApp (t: Test, options: AuthzPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false })
-  t.teardown(() => app.close())
-  app.decorateRequest('user', null)
-  app.addHook('onRequest', async (request) => {
-    const header = request.headers['x-user']
-    ;(request as { user?: unknown }).user = header === undefined ? undefined : JSON.parse(header as string)
+  return await cachekitApp(t, 'memory', {
+    authz: options,
+    before: (app) => {
+      app.decorateRequest('user', null)
+      app.addHook('onRequest', async (request) => {
+        const header = request.headers['x-user']
+        ;(request as { user?: unknown }).user = header === undefined ? undefined : JSON.parse(header as string)
+      })
+    }
   })
-  await app.register(cachePlugin)
-  await app.register(authzPlugin, options)
-  return app
 }
 
 t.test('with a plain decider: default subject from request.user, role guard, no role routes', async (t) => {

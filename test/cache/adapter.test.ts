@@ -3,15 +3,12 @@ import { Cache } from '../../lib/cache.js'
 import { KeyBuilder } from '../../lib/keys.js'
 import { CacheMetrics } from '../../lib/metrics.js'
 import { startRedis } from '../../harness/redis-server.js'
-import { bothStores, redisStore } from '../helpers/stores.js'
+import { storeBackends } from '../helpers/backends.js'
+import { redisStore } from '../helpers/stores.js'
 
 // fastify.cache: relative keys under the prefix, per-namespace metrics, fail-open helpers.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-
-for (const { name, store, close } of await bothStores(redis, 'ck')) {
+for (const { name, store } of await storeBackends('ck')) {
   t.test(`cache adapter: ${name}`, async (t) => {
-    t.teardown(close)
     const metrics = new CacheMetrics()
     const cache = new Cache({ store, keys: new KeyBuilder({ prefix: 'ck' }), metrics })
     t.beforeEach(async () => { await cache.clear(); metrics.reset() })

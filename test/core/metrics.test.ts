@@ -1,6 +1,7 @@
 import t from 'tap'
 import { ThrottledWarning } from '../../lib/log-throttle.js'
 import { CacheMetrics } from '../../lib/metrics.js'
+import { sleep } from '../../harness/wait.js'
 
 t.test('counts per namespace with total and hit rate', async (t) => {
   const m = new CacheMetrics()
@@ -31,7 +32,7 @@ t.test('throttled warnings: once per interval per topic, with the suppressed cou
   t.notOk(w.warn('redis', {}, 'down'))
   t.notOk(w.warn('redis', {}, 'down'))
   t.ok(w.warn('other', {}, 'other topic'))
-  await new Promise((resolve) => setTimeout(resolve, 60))
+  await sleep(60)
   t.ok(w.warn('redis', { n: 1 }, 'still down'))
   t.equal(lines.length, 3)
   t.same(lines[2]?.details, { n: 1, topic: 'redis', suppressed: 2 })

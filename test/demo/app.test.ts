@@ -1,16 +1,14 @@
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { buildApp } from '../../demo/app.js'
-import { startRedis } from '../../harness/redis-server.js'
+import { until } from '../../harness/wait.js'
+import { demoApp } from '../helpers/demo.js'
+import { fileRedis, ownRedis } from '../helpers/backends.js'
 
-const quiet = { LOG_LEVEL: 'silent' }
-const until = async (check: () => Promise<boolean>): Promise<void> => {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 25))
-}
+// The demo app: its endpoints, its configuration, and how it rides out a Redis outage.
 
 t.test('memory store: /health, /cache/stats, /metrics', async (t) => {
-  const app = await buildApp(quiet)
-  t.teardown(() => app.close())
+  const app = await demoApp(t, 'memory')
   const health = await app.inject('/health')
   t.equal(health.statusCode, 200)
   t.same(health.json(), { status: 'healthy', cache: 'up', store: 'memory' })
@@ -25,22 +23,17 @@ t.test('memory store: /health, /cache/stats, /metrics', async (t) => {
 })
 
 t.test('Redis store: healthy, and cache calls reach Redis under the prefix', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
-  const app = await buildApp({ ...quiet, REDIS_URL: redis.url, CACHE_KEY_PREFIX: 'demo' })
-  t.teardown(() => app.close())
+  const app = await demoApp(t, 'redis', { CACHE_KEY_PREFIX: 'demo' })
   t.same((await app.inject('/health')).json(), { status: 'healthy', cache: 'up', store: 'redis' })
   await app.cache.set('users:1', 'x')
-  t.equal(await redis.client().get('demo:users:1'), 'x')
+  t.equal(await (await fileRedis()).client().get('demo:users:1'), 'x')
   t.equal(app.redis.status, 'ready', 'the connection is shared as fastify.redis')
 })
 
 t.test('Redis down at start-up: boots degraded, fails calls, heals without a restart', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
+  const redis = await ownRedis(t)
   await redis.kill()
-  const app = await buildApp({ ...quiet, REDIS_URL: redis.url, CACHE_COMMAND_TIMEOUT_MS: '100' })
-  t.teardown(() => app.close())
+  const app = await demoApp(t, redis, { CACHE_COMMAND_TIMEOUT_MS: '100' })
   await app.ready()
   t.same((await app.inject('/health')).json(), { status: 'degraded', cache: 'down', store: 'redis' })
   const r = await app.cache.get('users:1')
@@ -48,17 +41,15 @@ t.test('Redis down at start-up: boots degraded, fails calls, heals without a res
   t.equal(app.redis, app.cache.store.kind === 'redis' ? (app.cache.store as unknown as { client: unknown }).client : null, 'shared even while down')
 
   await redis.restart()
-  await until(async () => (await app.inject('/health')).json().status === 'healthy')
+  await until('/health is healthy again', async () => (await app.inject('/health')).json().status === 'healthy')
   t.same((await app.inject('/health')).json(), { status: 'healthy', cache: 'up', store: 'redis' })
   t.same(await app.cache.set('users:1', 'back'), { ok: true, value: true })
 })
 
 t.test('buildApp with a client of the embedder and a hash secret', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
-  const client = new Redis(redis.url, { lazyConnect: true, commandTimeout: 200 })
+  const client = new Redis((await fileRedis()).url, { lazyConnect: true, commandTimeout: 200 })
   client.on('error', () => {})
-  const app = await buildApp({ ...quiet, CACHE_KEY_HASH_SECRET: 'pepper' }, { redisClient: client })
+  const app = await buildApp({ LOG_LEVEL: 'silent', CACHE_KEY_HASH_SECRET: 'pepper' }, { redisClient: client })
   t.equal(app.cache.store.kind, 'redis')
   t.equal(app.cache.keys.hash('x'), new (await import('../../lib/keys.js')).KeyBuilder({ hashSecret: 'pepper' }).hash('x'))
   await app.close()
@@ -67,15 +58,13 @@ t.test('buildApp with a client of the embedder and a hash secret', async (t) => 
 })
 
 t.test('a hung Redis makes /health degraded instead of hanging it', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
-  const app = await buildApp({ ...quiet, REDIS_URL: redis.url, CACHE_COMMAND_TIMEOUT_MS: '100' })
-  t.teardown(() => app.close())
+  const redis = await ownRedis(t)
+  const app = await demoApp(t, redis, { CACHE_COMMAND_TIMEOUT_MS: '100' })
   t.equal((await app.inject('/health')).json().status, 'healthy')
   redis.pause()
   t.equal((await app.inject('/health')).json().status, 'degraded')
   redis.resume()
-  await until(async () => (await app.inject('/health')).json().status === 'healthy')
+  await until('/health is healthy again', async () => (await app.inject('/health')).json().status === 'healthy')
 })
 
 t.test('bad environment values stop start-up with a message naming the variable', async (t) => {
@@ -92,8 +81,7 @@ t.test('bad environment values stop start-up with a message naming the variable'
 })
 
 t.test('the demo limits POST /sessions to 5 a minute per client IP; /health is not limited', async (t) => {
-  const app = await buildApp({ LOG_LEVEL: 'silent' })
-  t.teardown(() => app.close())
+  const app = await demoApp(t, 'memory')
   const statuses = []
   for (let i = 0; i < 6; i++) {
     statuses.push((await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'u1' }, remoteAddress: '10.20.0.1' })).statusCode)

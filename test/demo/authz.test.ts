@@ -4,22 +4,21 @@ import t from 'tap'
 import { buildApp } from '../../demo/app.js'
 import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../../demo/authz-policy.js'
 import { startRedis } from '../../harness/redis-server.js'
+import { demoApp } from '../helpers/demo.js'
+import { BACKENDS, fileRedis } from '../helpers/backends.js'
 
 // The demo's authorization, on Redis and in memory: the guards, the role
 // routes, and two instances sharing one Redis.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
+const redis = await fileRedis()
 
 const check = async (app: FastifyInstance, userId: string, resource: string, action: string): Promise<boolean> => {
   const res = await app.inject({ method: 'POST', url: '/authz/check', payload: { userId, resource, action } })
   return (res.json() as { allowed: boolean }).allowed
 }
 
-for (const backend of ['redis', 'memory'] as const) {
+for (const backend of BACKENDS) {
   t.test(`demo app: ${backend}`, async (t) => {
-    const env = backend === 'redis' ? { REDIS_URL: redis.url, LOG_LEVEL: 'silent' } : { LOG_LEVEL: 'silent' }
-    const app = await buildApp(env)
-    t.teardown(() => app.close())
+    const app = await demoApp(t, backend)
     t.beforeEach(async () => { await app.cache.store.clear() })
 
     t.test('POST /authz/check follows the shipped policy', async (t) => {
@@ -88,10 +87,8 @@ for (const backend of ['redis', 'memory'] as const) {
 t.test('two instances sharing a Redis and a policy', async (t) => {
   // the enforcer stands for a policy both instances read (in production, a casbin database adapter)
   const enforcer = await newEnforcer(DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY)
-  const env = { REDIS_URL: redis.url, LOG_LEVEL: 'silent' }
-  const one = await buildApp(env, { authzEnforcer: enforcer })
-  const two = await buildApp(env, { authzEnforcer: enforcer })
-  t.teardown(async () => { await one.close(); await two.close() })
+  const one = await demoApp(t, 'redis', {}, { authzEnforcer: enforcer })
+  const two = await demoApp(t, 'redis', {}, { authzEnforcer: enforcer })
   await redis.flush()
 
   t.equal(await check(two, 'dave', 'accounts', 'read'), false, 'instance two caches a deny')

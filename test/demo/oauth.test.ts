@@ -1,17 +1,16 @@
-import Fastify, { type FastifyInstance } from 'fastify'
-import t from 'tap'
+import type { FastifyInstance } from 'fastify'
+import t, { type Test } from 'tap'
 import { buildApp } from '../../demo/app.js'
 import { OAuthProviderRegistry } from '../../demo/oauth-providers.js'
 import { OAuthStateStore } from '../../lib/oauth/state-store.js'
-import cachePlugin from '../../plugins/cache.js'
-import oauthStatePlugin from '../../plugins/oauth-state.js'
 import oauthRoutes from '../../routes/oauth.js'
 import { startRedis } from '../../harness/redis-server.js'
+import { sleep } from '../../harness/wait.js'
+import { cachekitApp } from '../helpers/apps.js'
+import { demoApp } from '../helpers/demo.js'
+import { BACKENDS } from '../helpers/backends.js'
 
 // The demo's OAuth routes and the plugin, on Redis and on the memory store.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function start (app: FastifyInstance, provider: string, body: object): Promise<{ status: number, json: Record<string, unknown> }> {
   const res = await app.inject({ method: 'POST', url: `/oauth/${provider}/start`, payload: body })
@@ -23,15 +22,9 @@ async function callback (app: FastifyInstance, provider: string, query: Record<s
   return { status: res.statusCode, json: res.json() }
 }
 
-const backends: Array<[string, Record<string, string>]> = [
-  ['redis', { REDIS_URL: redis.url, LOG_LEVEL: 'silent' }],
-  ['memory', { LOG_LEVEL: 'silent' }]
-]
-
-for (const [name, env] of backends) {
+for (const name of BACKENDS) {
   t.test(`demo OAuth routes: ${name}`, async (t) => {
-    const app = await buildApp(env)
-    t.teardown(() => app.close())
+    const app = await demoApp(t, name)
     t.equal(app.cache.store.kind, name)
     t.equal(app.oauthState.ttl, 600, 'OAUTH_STATE_TTL_SECONDS default')
 
@@ -97,10 +90,8 @@ t.test('Redis down: start answers 503 and callback refuses with 503', async (t) 
 })
 
 /** A bare server with the plugin and the routes over a registry of our own. */
-async function customApp (ttl: number): Promise<FastifyInstance> {
-  const app = Fastify()
-  await app.register(cachePlugin)
-  await app.register(oauthStatePlugin, { ttl })
+async function customApp (t: Test, ttl: number): Promise<FastifyInstance> {
+  const app = await cachekitApp(t, 'memory', { oauthState: { ttl } })
   await app.register(oauthRoutes, {
     providers: new OAuthProviderRegistry([
       { name: 'demo', authorizeUrl: 'https://a.example/authorize', clientId: 'a', scope: ['x'], pkce: true },
@@ -111,8 +102,7 @@ async function customApp (ttl: number): Promise<FastifyInstance> {
 }
 
 t.test('routes over a custom registry: no-PKCE provider, provider binding, expiry', async (t) => {
-  const app = await customApp(0.15)
-  t.teardown(() => app.close())
+  const app = await customApp(t, 0.15)
 
   const plain = await start(app, 'plain', { userId: 'bob' })
   t.equal(plain.status, 201)

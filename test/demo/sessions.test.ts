@@ -1,25 +1,18 @@
 import t from 'tap'
 import { buildApp } from '../../demo/app.js'
 import { startRedis } from '../../harness/redis-server.js'
+import { demoApp } from '../helpers/demo.js'
+import { BACKENDS } from '../helpers/backends.js'
 import { KEY_A } from '../helpers/sessions.js'
 
 // The demo routes over HTTP (app.inject), on both backends.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-
 // a distinct client address per login, so a per-IP limit on POST /sessions never trips these tests
 let clients = 0
 const nextAddress = (): string => `10.9.${Math.floor(++clients / 250)}.${clients % 250}`
 
-const backends: Array<[string, Record<string, string>]> = [
-  ['redis', { REDIS_URL: redis.url, LOG_LEVEL: 'silent' }],
-  ['memory', { LOG_LEVEL: 'silent' }]
-]
-
-for (const [name, env] of backends) {
+for (const name of BACKENDS) {
   t.test(`session routes: ${name}`, async (t) => {
-    const app = await buildApp(env)
-    t.teardown(() => app.close())
+    const app = await demoApp(t, name)
     const login = async (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
       await app.inject({ method: 'POST', url: '/sessions', payload: body, headers, remoteAddress: nextAddress() })
     const MALFORMED = 'not-a-session-id'
@@ -110,8 +103,7 @@ for (const [name, env] of backends) {
 }
 
 t.test('with encryption keys in the env, sessions are sealed at rest', async (t) => {
-  const app = await buildApp({ LOG_LEVEL: 'silent', SESSION_ENCRYPTION_KEYS: `k1:${KEY_A}` })
-  t.teardown(() => app.close())
+  const app = await demoApp(t, 'memory', { SESSION_ENCRYPTION_KEYS: `k1:${KEY_A}` })
   t.equal(app.sessionCache.encrypted, true)
   const { id } = (await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'eve', userAgent: 'secret-agent' }, remoteAddress: nextAddress() })).json()
   const stored = await app.cache.store.get((app.sessionCache.keyOf(id) as { value: string }).value)

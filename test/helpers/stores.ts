@@ -26,11 +26,6 @@ export function memoryStore (prefix = 'test'): StoreUnderTest & { store: MemoryS
   return { name: 'memory', store, close: async () => { await store.close() } }
 }
 
-/** Both backends, for contract suites that must give the same answers on each. */
-export async function bothStores (redis: TestRedis, prefix = 'test'): Promise<StoreUnderTest[]> {
-  return [await redisStore(redis, prefix), memoryStore(prefix)]
-}
-
 /** A RedisStore over an ioredis Cluster client. */
 export async function clusterStore (cluster: TestCluster, prefix = 'test'): Promise<StoreUnderTest & { store: RedisStore }> {
   const client = await cluster.client()

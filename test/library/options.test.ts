@@ -3,8 +3,8 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { cachePlugin, metricsPlugin, oauthStatePlugin, sessionCachePlugin } from '../../index.js'
-import { startRedis } from '../../harness/redis-server.js'
-import { bothStores } from '../helpers/stores.js'
+import { cachekitApp } from '../helpers/apps.js'
+import { fileRedis, storeBackends } from '../helpers/backends.js'
 
 // What users pass to the plugins: what each forgives (an empty REDIS_URL, plugins in
 // either order, a Record to setMany) and what it refuses, naming itself.
@@ -44,8 +44,7 @@ t.test('cache plugin options are validated and named in the error', async (t) =>
 })
 
 t.test('a client you pass is used and left open for you to close', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
+  const redis = await fileRedis()
   const client = new Redis(redis.url, { lazyConnect: true, commandTimeout: 200 })
   client.on('error', () => {})
   const app = Fastify()
@@ -58,8 +57,7 @@ t.test('a client you pass is used and left open for you to close', async (t) => 
 })
 
 t.test('@fastify/redis registered first: its connection is adopted', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
+  const redis = await fileRedis()
   const app = Fastify()
   await app.register(fastifyRedis, { url: redis.url, commandTimeout: 200 })
   await app.register(cachePlugin)
@@ -77,16 +75,9 @@ t.test('memory store options', async (t) => {
   await app.close()
 })
 
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-
-for (const { name, store, close } of await bothStores(redis, 'opts')) {
+for (const { name, store } of await storeBackends('opts')) {
   t.test(`setMany takes a Record, a Map or pairs; anything else is INVALID_ARGUMENT (${name})`, async (t) => {
-    t.teardown(close)
-    const app = Fastify()
-    t.teardown(() => app.close())
-    await app.register(cachePlugin, { prefix: 'opts', ...(name === 'redis' ? { redisUrl: redis.url } : {}) })
-    const cache = app.cache
+    const { cache } = await cachekitApp(t, name, { cache: { prefix: 'opts' } })
     t.same(await cache.setMany({ a: '1', b: '2' }), { ok: true, value: true })
     t.same(await cache.setMany(new Map([['c', '3']])), { ok: true, value: true })
     t.same(await cache.setMany([['d', '4']]), { ok: true, value: true })

@@ -2,19 +2,17 @@ import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import oauthPlugin, { type OAuth2Namespace } from '@fastify/oauth2'
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
-import t from 'tap'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import t, { type Test } from 'tap'
 import type { OAuth2StateFunctions } from '../../lib/oauth/oauth2-hooks.js'
 import { OAuthStateStore } from '../../lib/oauth/state-store.js'
 import { CacheError } from '../../lib/result.js'
-import cachePlugin from '../../plugins/cache.js'
-import oauthStatePlugin from '../../plugins/oauth-state.js'
 import { startRedis, type TestRedis } from '../../harness/redis-server.js'
+import { cachekitApp, type AppBackend } from '../helpers/apps.js'
+import { BACKENDS } from '../helpers/backends.js'
 
 // The whole authorization-code flow through @fastify/oauth2 with our state
 // functions, against a fake authorization server this test runs on loopback.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
 
 interface TokenRequest { code: string, redirectUri: string, verifier: string | undefined, clientAuth: string | undefined }
 
@@ -78,10 +76,8 @@ const CALLBACK = 'http://localhost/login/fake/callback'
  * header names (standing in for a session). @fastify/oauth2 builds the URLs,
  * keeps its PKCE verifier in a cookie and exchanges the code; the state is ours.
  */
-async function appWithOAuth2 (authUrl: string, redisUrl: string | undefined): Promise<{ app: FastifyInstance, functions: OAuth2StateFunctions<FastifyRequest> }> {
-  const app = Fastify()
-  await app.register(cachePlugin, redisUrl !== undefined ? { redisUrl, cooldownMs: 60_000 } : {})
-  await app.register(oauthStatePlugin)
+async function appWithOAuth2 (t: Test, authUrl: string, backend: AppBackend): Promise<{ app: FastifyInstance, functions: OAuth2StateFunctions<FastifyRequest> }> {
+  const app = await cachekitApp(t, backend, { cache: backend === 'memory' ? {} : { cooldownMs: 60_000 }, oauthState: {} })
   const functions = app.oauthState.forOAuth2<FastifyRequest>({
     provider: 'fake',
     userId: (request) => request.headers['x-user'] as string | undefined,
@@ -144,12 +140,11 @@ async function callback (app: FastifyInstance, flow: { callbackUrl: URL, cookie:
   return { status: res.statusCode, json: res.json() }
 }
 
-for (const backend of ['redis', 'memory'] as const) {
+for (const backend of BACKENDS) {
   t.test(`@fastify/oauth2 flow with our state functions: ${backend}`, async (t) => {
     const auth = await fakeAuthServer()
     t.teardown(auth.close)
-    const { app, functions } = await appWithOAuth2(auth.url, backend === 'redis' ? redis.url : undefined)
-    t.teardown(() => app.close())
+    const { app, functions } = await appWithOAuth2(t, auth.url, backend)
     t.equal(app.cache.store.kind, backend)
     // @fastify/oauth2 reads `fn.length`: one parameter selects its promise form
     t.equal(functions.generateStateFunction.length, 1)
@@ -220,8 +215,7 @@ t.test('Redis down: start answers 503 and a callback is refused, never passed', 
   t.teardown(() => down.stop())
   const auth = await fakeAuthServer()
   t.teardown(auth.close)
-  const { app } = await appWithOAuth2(auth.url, down.url)
-  t.teardown(() => app.close())
+  const { app } = await appWithOAuth2(t, auth.url, down)
   const flow = await startFlow(app, 'alice')
   await down.kill()
   const started = await app.inject({ method: 'GET', url: '/login/fake', headers: { 'x-user': 'alice' } })

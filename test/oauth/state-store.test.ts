@@ -6,12 +6,12 @@ import { OAuthStateStore, type OAuthStateStoreOptions } from '../../lib/oauth/st
 import type { Store } from '../../lib/store/store.js'
 import { commandCalls } from '../helpers/commandstats.js'
 import { startRedis, type TestRedis } from '../../harness/redis-server.js'
-import { bothStores, memoryStore, redisStore } from '../helpers/stores.js'
+import { sleep } from '../../harness/wait.js'
+import { fileRedis, ownRedis, storeBackends } from '../helpers/backends.js'
+import { memoryStore, redisStore } from '../helpers/stores.js'
 
 // The OAuth state store on both backends: one-time, atomic, bound, fail-closed.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+const redis = await fileRedis()
 const keys = new KeyBuilder({ prefix: 'test' })
 
 /** A store that counts every method called on it, to prove a path never reached it. */
@@ -42,9 +42,8 @@ const MALFORMED: unknown[] = [
   'A'.repeat(40) + '\n' + 'AA', undefined, null, 42, { state: 'x' }
 ]
 
-for (const { name, store, close } of await bothStores(redis)) {
+for (const { name, store } of await storeBackends('test')) {
   t.test(`oauth state store: ${name}`, async (t) => {
-    t.teardown(close)
     t.beforeEach(async () => { await store.clear() })
     const states = new OAuthStateStore({ store, keys })
 
@@ -249,8 +248,7 @@ t.test('Redis down: create fails and consume refuses (fail closed)', async (t) =
 })
 
 t.test('Redis hung: consume times out and refuses; the state may be burned, never accepted later by surprise', async (t) => {
-  const hung = await startRedis()
-  t.teardown(() => hung.stop())
+  const hung = await ownRedis(t)
   const { store, close } = await redisStore(hung, 'test', { commandTimeoutMs: 100 })
   t.teardown(close)
   const states = new OAuthStateStore({ store, keys })

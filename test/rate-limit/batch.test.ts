@@ -8,13 +8,12 @@ import type { Result } from '../../lib/result.js'
 import { RedisStore } from '../../lib/store/redis-store.js'
 import type { Store } from '../../lib/store/store.js'
 import { commandCalls } from '../helpers/commandstats.js'
-import { startRedis } from '../../harness/redis-server.js'
+import { fileRedis } from '../helpers/backends.js'
 import { memoryStore, redisStore } from '../helpers/stores.js'
 
 // The calls made in one event-loop turn share one EVALSHA: counted on a real
 // Redis with INFO commandstats, and each caller still gets its own answer.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
+const redis = await fileRedis()
 const admin = redis.client()
 const HOUR_PER_TOKEN = 3_600_000_000
 

@@ -1,21 +1,18 @@
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
-import { setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
-import cachePlugin from '../../plugins/cache.js'
-import rateLimitPlugin, { type TokenBucketPluginOptions } from '../../plugins/rate-limit.js'
-import { startRedis } from '../../harness/redis-server.js'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
+import type { TokenBucketPluginOptions } from '../../plugins/rate-limit.js'
+import { sleep } from '../../harness/wait.js'
+import { cachekitApp } from '../helpers/apps.js'
+import { BACKENDS, fileRedis } from '../helpers/backends.js'
 
 // The fast path: a refusal the deny cache still holds is answered before
 // @fastify/rate-limit runs, and must be the very refusal the slow path gives.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
+const redis = await fileRedis()
 
 interface Counted { app: FastifyInstance, storeCalls: () => number }
 
-async function makeApp (backend: 'redis' | 'memory', options: TokenBucketPluginOptions = {}, setup?: (app: FastifyInstance) => void): Promise<Counted> {
-  const app = Fastify()
-  await app.register(cachePlugin, backend === 'memory' ? {} : { redisUrl: redis.url, prefix: 'fp' })
-  await app.register(rateLimitPlugin, { max: 1, timeWindow: 3_600_000, ...options })
+async function makeApp (t: Test, backend: 'redis' | 'memory', options: TokenBucketPluginOptions = {}, setup?: (app: FastifyInstance) => void): Promise<Counted> {
+  const app = await cachekitApp(t, backend, { cache: { prefix: 'fp' }, rateLimit: { max: 1, timeWindow: 3_600_000, ...options } })
   setup?.(app)
   app.get('/default', async () => ({ ok: true }))
   app.get('/grouped', async () => ({ ok: true }))
@@ -32,13 +29,12 @@ async function makeApp (backend: 'redis' | 'memory', options: TokenBucketPluginO
 const get = (app: FastifyInstance, url: string, remoteAddress = '10.0.0.1') => app.inject({ method: 'GET', url, remoteAddress })
 const withoutDate = (reply: LightMyRequestResponse) => ({ ...reply.headers, date: undefined })
 
-for (const backend of ['redis', 'memory'] as const) {
+for (const backend of BACKENDS) {
   t.test(`fast path: ${backend}`, async (t) => {
     t.beforeEach(async () => { await redis.flush() })
 
     t.test('a fast-path refusal is the slow-path refusal, byte for byte', async (t) => {
-      const { app, storeCalls } = await makeApp(backend, { hashIdentities: true, routes: { 'GET /grouped': { max: 1, timeWindow: 3_600_000, groupId: 'team' } } })
-      t.teardown(() => app.close())
+      const { app, storeCalls } = await makeApp(t, backend, { hashIdentities: true, routes: { 'GET /grouped': { max: 1, timeWindow: 3_600_000, groupId: 'team' } } })
       for (const url of ['/default', '/grouped', '/own/1']) {
         const limit = url === '/own/1' ? 2 : 1
         for (let i = 0; i < limit; i++) t.equal((await get(app, url)).statusCode, 200)
@@ -63,8 +59,7 @@ for (const backend of ['redis', 'memory'] as const) {
     })
 
     t.test('problem details and draft headers on fast-path refusals', async (t) => {
-      const { app, storeCalls } = await makeApp(backend, { draftHeaders: true, problemDetails: true, problemType: 'https://example.com/rate-limited' })
-      t.teardown(() => app.close())
+      const { app, storeCalls } = await makeApp(t, backend, { draftHeaders: true, problemDetails: true, problemType: 'https://example.com/rate-limited' })
       t.equal((await get(app, '/default')).statusCode, 200)
       const slow = await get(app, '/default')
       const calls = storeCalls()
@@ -82,8 +77,7 @@ for (const backend of ['redis', 'memory'] as const) {
 
 t.test('no fast path where the refusal could differ, and refusals stay right', async (t) => {
   t.test('dynamic max, or a keyGenerator of its own', async (t) => {
-    const { app, storeCalls } = await makeApp('memory')
-    t.teardown(() => app.close())
+    const { app, storeCalls } = await makeApp(t, 'memory')
     for (const url of ['/dynamic', '/keyed']) {
       t.equal((await get(app, url)).statusCode, 200)
       const before = storeCalls()
@@ -100,8 +94,7 @@ t.test('no fast path where the refusal could differ, and refusals stay right', a
   }
   for (const [name, options] of Object.entries(custom)) {
     t.test(name, async (t) => {
-      const { app, storeCalls } = await makeApp('memory', options)
-      t.teardown(() => app.close())
+      const { app, storeCalls } = await makeApp(t, 'memory', options)
       t.equal((await get(app, '/default')).statusCode, 200)
       const refusals = [await get(app, '/default'), await get(app, '/default')]
       t.equal(storeCalls(), 3)
@@ -111,10 +104,9 @@ t.test('no fast path where the refusal could differ, and refusals stay right', a
   }
 
   t.test('a custom error handler', async (t) => {
-    const { app, storeCalls } = await makeApp('memory', {}, (app) => {
+    const { app, storeCalls } = await makeApp(t, 'memory', {}, (app) => {
       app.setErrorHandler(async (error: Error, _request, reply) => await reply.code(429).send({ handled: error.message }))
     })
-    t.teardown(() => app.close())
     t.equal((await get(app, '/default')).statusCode, 200)
     const refusals = [await get(app, '/default'), await get(app, '/default')]
     t.equal(storeCalls(), 3)
@@ -122,8 +114,7 @@ t.test('no fast path where the refusal could differ, and refusals stay right', a
   })
 
   t.test('neutral options keep it on', async (t) => {
-    const { app, storeCalls } = await makeApp('memory', { rateLimitOptions: { hook: 'onRequest', continueExceeding: false } })
-    t.teardown(() => app.close())
+    const { app, storeCalls } = await makeApp(t, 'memory', { rateLimitOptions: { hook: 'onRequest', continueExceeding: false } })
     t.equal((await get(app, '/default')).statusCode, 200)
     t.equal((await get(app, '/default')).statusCode, 429)
     t.equal((await get(app, '/default')).statusCode, 429)
@@ -132,8 +123,7 @@ t.test('no fast path where the refusal could differ, and refusals stay right', a
 })
 
 t.test('after the refusal window, requests reach the store again', async (t) => {
-  const { app, storeCalls } = await makeApp('memory', { timeWindow: 150 })
-  t.teardown(() => app.close())
+  const { app, storeCalls } = await makeApp(t, 'memory', { timeWindow: 150 })
   t.equal((await get(app, '/default')).statusCode, 200)
   t.equal((await get(app, '/default')).statusCode, 429)
   t.equal((await get(app, '/default')).statusCode, 429)
@@ -146,12 +136,11 @@ t.test('after the refusal window, requests reach the store again', async (t) => 
 t.test('the key is generated once per request; async and unusable keys go the slow way', async (t) => {
   let generated = 0
   const keys: Record<string, () => unknown> = { '/sync': () => 'a', '/async': async () => 'b', '/empty': () => '' }
-  const { app, storeCalls } = await makeApp('memory', {
+  const { app, storeCalls } = await makeApp(t, 'memory', {
     keyGenerator: (request) => { generated++; return (keys[request.url] ?? (() => request.ip))() as string }
   }, (app) => {
     for (const url of Object.keys(keys)) app.get(url, async () => ({ ok: true }))
   })
-  t.teardown(() => app.close())
   t.equal((await get(app, '/sync')).statusCode, 200)
   t.equal(generated, 1)
   t.equal((await get(app, '/sync')).statusCode, 429)
@@ -166,10 +155,9 @@ t.test('the key is generated once per request; async and unusable keys go the sl
 })
 
 t.test('an empty groupId groups nothing: each client keeps its own bucket', async (t) => {
-  const { app } = await makeApp('memory', {}, (app) => {
+  const { app } = await makeApp(t, 'memory', {}, (app) => {
     app.get('/empty-group', { config: { rateLimit: { max: 1, timeWindow: 3_600_000, groupId: '' } } }, async () => ({ ok: true }))
   })
-  t.teardown(() => app.close())
   t.equal((await get(app, '/empty-group', '10.0.0.1')).statusCode, 200)
   t.equal((await get(app, '/empty-group', '10.0.0.2')).statusCode, 200)
   t.equal((await get(app, '/empty-group', '10.0.0.1')).statusCode, 429)

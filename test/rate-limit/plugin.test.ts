@@ -1,19 +1,21 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import cachePlugin from '../../plugins/cache.js'
 import rateLimitPlugin, { type TokenBucketPluginOptions } from '../../plugins/rate-limit.js'
-import { startRedis, type TestRedis } from '../../harness/redis-server.js'
+import { startRedis } from '../../harness/redis-server.js'
+import { cachekitApp, type AppBackend } from '../helpers/apps.js'
+import { BACKENDS, fileRedis, ownRedis } from '../helpers/backends.js'
 
 // The plugin over HTTP (app.inject), on both backends where it applies.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
+const redis = await fileRedis()
 
-async function makeApp (backend: 'redis' | 'memory' | TestRedis, options: TokenBucketPluginOptions = {}, trustProxy = false, setup?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
-  const app = Fastify({ trustProxy })
-  setup?.(app)
-  const target = backend === 'memory' ? undefined : backend === 'redis' ? redis : backend
-  await app.register(cachePlugin, target === undefined ? {} : { redisUrl: target.url, prefix: 'rl', commandTimeoutMs: 100, startupWaitMs: 500 })
-  await app.register(rateLimitPlugin, options)
+async function makeApp (t: Test, backend: AppBackend, options: TokenBucketPluginOptions = {}, trustProxy = false, setup?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
+  const app = await cachekitApp(t, backend, {
+    fastify: { trustProxy },
+    before: setup,
+    cache: { prefix: 'rl', commandTimeoutMs: 100, startupWaitMs: 500 },
+    rateLimit: options
+  })
   app.get('/open', async () => ({ ok: true }))
   app.get('/accounts/:id', { config: { rateLimit: { max: 3, timeWindow: 3_600_000 } } }, async () => ({ ok: true }))
   app.get('/other', { config: { rateLimit: { max: 3, timeWindow: 3_600_000 } } }, async () => ({ ok: true }))
@@ -29,13 +31,12 @@ async function makeApp (backend: 'redis' | 'memory' | TestRedis, options: TokenB
 const get = (app: FastifyInstance, url: string, remoteAddress = '10.0.0.1', headers: Record<string, string> = {}) =>
   app.inject({ method: 'GET', url, remoteAddress, headers })
 
-for (const backend of ['redis', 'memory'] as const) {
+for (const backend of BACKENDS) {
   t.test(`plugin: ${backend}`, async (t) => {
     t.beforeEach(async () => { await redis.flush() })
 
     t.test('counts down per route template, refuses with headers that are not early', async (t) => {
-      const app = await makeApp(backend)
-      t.teardown(() => app.close())
+      const app = await makeApp(t, backend)
       const replies = []
       for (let i = 0; i < 4; i++) replies.push(await get(app, `/accounts/${i}`))
       t.same(replies.map((r) => r.statusCode), [200, 200, 200, 429], 'a parameterised route is one bucket')
@@ -55,8 +56,7 @@ for (const backend of ['redis', 'memory'] as const) {
     })
 
     t.test('a custom cost; a group shares one bucket', async (t) => {
-      const app = await makeApp(backend)
-      t.teardown(() => app.close())
+      const app = await makeApp(t, backend)
       const up = []
       for (let i = 0; i < 3; i++) up.push(await app.inject({ method: 'POST', url: '/upload', remoteAddress: '10.0.0.1' }))
       t.same(up.map((r) => [r.statusCode, r.headers['x-ratelimit-remaining']]), [[200, '6'], [200, '2'], [429, '0']])
@@ -64,10 +64,7 @@ for (const backend of ['redis', 'memory'] as const) {
     })
 
     t.test('rateLimit() and createRateLimit() get buckets of their own; read() peeks', async (t) => {
-      const app = Fastify()
-      t.teardown(() => app.close())
-      await app.register(cachePlugin, backend === 'redis' ? { redisUrl: redis.url, prefix: 'rl2' } : {})
-      await app.register(rateLimitPlugin, { global: false })
+      const app = await cachekitApp(t, backend, { cache: { prefix: 'rl2' }, rateLimit: { global: false } })
       await app.after()
       const limiter = app.createRateLimit({ max: 2, timeWindow: 3_600_000 })
       t.throws(() => app.createRateLimit({ max: 2, timeWindow: 1000, bucket: 'bad\u0001name' }), /rate limit bucket/, 'a bad bucket name fails at once')
@@ -92,8 +89,7 @@ for (const backend of ['redis', 'memory'] as const) {
     })
 
     t.test('draft headers and a problem-details body, opt-in', async (t) => {
-      const app = await makeApp(backend, { draftHeaders: true, problemDetails: true, problemType: 'https://example.com/rate-limited' })
-      t.teardown(() => app.close())
+      const app = await makeApp(t, backend, { draftHeaders: true, problemDetails: true, problemType: 'https://example.com/rate-limited' })
       const ok = await get(app, '/accounts/1')
       t.equal(ok.headers['ratelimit-policy'], '"GET /accounts/:id";q=3;w=3600')
       t.equal(ok.headers.ratelimit, '"GET /accounts/:id";r=2;t=1200')
@@ -110,15 +106,13 @@ for (const backend of ['redis', 'memory'] as const) {
         retryAfter: 1200
       })
       t.equal(refused.headers.ratelimit, '"GET /accounts/:id";r=0;t=1200')
-      const plain = await makeApp(backend)
-      t.teardown(() => plain.close())
+      const plain = await makeApp(t, backend)
       const noDraft = await get(plain, '/accounts/1')
       t.equal(noDraft.headers['ratelimit-policy'], undefined, 'off by default')
     })
 
     t.test('identity: IP by default, proxies only when trusted, IPv6 by /64, users by id', async (t) => {
-      const app = await makeApp(backend)
-      t.teardown(() => app.close())
+      const app = await makeApp(t, backend)
       const spoof = { 'x-forwarded-for': '203.0.113.9' }
       for (let i = 0; i < 3; i++) await get(app, '/accounts/1', '10.0.0.5', spoof)
       t.equal((await get(app, '/accounts/1', '10.0.0.5', { 'x-forwarded-for': '203.0.113.10' })).statusCode, 429, 'X-Forwarded-For is ignored without trustProxy')
@@ -126,29 +120,25 @@ for (const backend of ['redis', 'memory'] as const) {
       t.equal((await get(app, '/accounts/1', '2001:db8:1:2:ffff::9')).statusCode, 429, 'same /64, same bucket')
       t.equal((await get(app, '/accounts/1', '2001:db8:1:3::1')).statusCode, 200, 'another /64')
 
-      const proxied = await makeApp(backend, {}, true)
-      t.teardown(() => proxied.close())
+      const proxied = await makeApp(t, backend, {}, true)
       for (let i = 0; i < 3; i++) await get(proxied, '/accounts/1', '10.0.0.5', { 'x-forwarded-for': '203.0.113.20' })
       t.equal((await get(proxied, '/accounts/1', '10.0.0.5', { 'x-forwarded-for': '203.0.113.21' })).statusCode, 200, 'trusted proxy: the forwarded client counts')
 
-      const byUser = await makeApp(backend, { identity: 'user', hashIdentities: true }, false, (app) => {
+      const byUser = await makeApp(t, backend, { identity: 'user', hashIdentities: true }, false, (app) => {
         app.addHook('onRequest', async (request) => {
           const id = request.headers['x-user']
           if (id !== undefined) (request as unknown as { user: unknown }).user = { id }
         })
       })
-      t.teardown(() => byUser.close())
       for (let i = 0; i < 3; i++) await get(byUser, '/accounts/1', `10.1.0.${i}`, { 'x-user': 'alice' })
       t.equal((await get(byUser, '/accounts/1', '10.1.0.9', { 'x-user': 'alice' })).statusCode, 429, 'the user is limited wherever she comes from')
       t.equal((await get(byUser, '/accounts/1', '10.1.0.9')).statusCode, 200, 'anonymous: by IP')
     })
 
     t.test('policy map: by method and template, HEAD follows GET, false exempts', async (t) => {
-      const app = Fastify()
-      t.teardown(() => app.close())
-      await app.register(cachePlugin, backend === 'redis' ? { redisUrl: redis.url, prefix: 'rl3' } : {})
-      await app.register(rateLimitPlugin, {
-        routes: { 'POST /items/:id': { max: 1, timeWindow: '1 hour' }, 'GET /items/:id': { max: 2, timeWindow: 3_600_000 }, 'GET /health': false }
+      const app = await cachekitApp(t, backend, {
+        cache: { prefix: 'rl3' },
+        rateLimit: { routes: { 'POST /items/:id': { max: 1, timeWindow: '1 hour' }, 'GET /items/:id': { max: 2, timeWindow: 3_600_000 }, 'GET /health': false } }
       })
       app.route({ method: ['POST', 'PUT'], url: '/items/:id', handler: async () => ({ ok: true }) })
       app.get('/items/:id', async () => ({ ok: true }))
@@ -164,8 +154,7 @@ for (const backend of ['redis', 'memory'] as const) {
 t.test('two app instances sharing one Redis: 300 concurrent requests, capacity 50, exactly 50 allowed', async (t) => {
   await redis.flush()
   const options: TokenBucketPluginOptions = { routes: { 'GET /open': { max: 50, timeWindow: 3_600_000 } } }
-  const [one, two] = [await makeApp('redis', options), await makeApp('redis', options)]
-  t.teardown(async () => { await one?.close(); await two?.close() })
+  const [one, two] = [await makeApp(t, 'redis', options), await makeApp(t, 'redis', options)]
   const replies = await Promise.all(Array.from({ length: 300 }, (_, i) => get(i % 2 === 0 ? one as FastifyInstance : two as FastifyInstance, '/open', '10.7.7.7')))
   const allowed = replies.filter((r) => r.statusCode === 200).length
   t.equal(allowed, 50)
@@ -174,8 +163,7 @@ t.test('two app instances sharing one Redis: 300 concurrent requests, capacity 5
 
 t.test('after SCRIPT FLUSH the next request is still limited correctly', async (t) => {
   await redis.flush()
-  const app = await makeApp('redis')
-  t.teardown(() => app.close())
+  const app = await makeApp(t, 'redis')
   await get(app, '/accounts/1')
   await redis.client().script('FLUSH')
   const next = await get(app, '/accounts/1')
@@ -185,8 +173,7 @@ t.test('after SCRIPT FLUSH the next request is still limited correctly', async (
 t.test('with Redis down, each fail policy does what it says', async (t) => {
   const down = await startRedis()
   t.teardown(() => down.stop())
-  const app = await makeApp(down, { draftHeaders: true })
-  t.teardown(() => app.close())
+  const app = await makeApp(t, down, { draftHeaders: true })
   t.equal((await get(app, '/accounts/1')).statusCode, 200)
   await down.kill()
 
@@ -207,20 +194,15 @@ t.test('with Redis down, each fail policy does what it says', async (t) => {
 })
 
 t.test('a pause (hung Redis) is decided within the deadline', async (t) => {
-  const hung = await startRedis()
-  t.teardown(async () => { hung.resume(); await hung.stop() })
-  const app = await makeApp(hung)
-  t.teardown(() => app.close())
+  const hung = await ownRedis(t)
+  const app = await makeApp(t, hung)
   hung.pause()
   const r = await get(app, '/closed')
   t.equal(r.statusCode, 503)
 })
 
 t.test('misconfiguration fails at registration, bad keys are 500s not hangs', async (t) => {
-  const bad = Fastify()
-  t.teardown(() => bad.close())
-  await bad.register(cachePlugin, {})
-  await bad.register(rateLimitPlugin, {})
+  const bad = await cachekitApp(t, 'memory', { rateLimit: {} })
   t.throws(() => bad.get('/x', { config: { rateLimit: { max: 2, timeWindow: 1000, cost: 3 } } }, async () => ({})),
     /rate limit of GET \/x: cost 3 exceeds the capacity 2/)
 
@@ -231,10 +213,7 @@ t.test('misconfiguration fails at registration, bad keys are 500s not hangs', as
     await app.ready()
   }, /cachekit-rate-limit: option max/)
 
-  const app = Fastify()
-  t.teardown(() => app.close())
-  await app.register(cachePlugin, {})
-  await app.register(rateLimitPlugin, { keyGenerator: () => '' })
+  const app = await cachekitApp(t, 'memory', { rateLimit: { keyGenerator: () => '' } })
   app.get('/dyn', { config: { rateLimit: { max: async () => 0, timeWindow: 1000 } } }, async () => ({}))
   app.get('/k', async () => ({}))
   t.equal((await app.inject('/dyn')).statusCode, 500, 'a max of 0 from a function is a misconfiguration')
@@ -242,10 +221,7 @@ t.test('misconfiguration fails at registration, bad keys are 500s not hangs', as
 })
 
 t.test('dynamic max and timeWindow functions are honoured per request', async (t) => {
-  const app = Fastify()
-  t.teardown(() => app.close())
-  await app.register(cachePlugin, {})
-  await app.register(rateLimitPlugin, {})
+  const app = await cachekitApp(t, 'memory', { rateLimit: {} })
   app.get('/dyn', { config: { rateLimit: { max: async (req) => req.headers['x-plan'] === 'pro' ? 3 : 1, timeWindow: async () => 3_600_000 } } }, async () => ({}))
   t.same([(await app.inject({ url: '/dyn', remoteAddress: '1.1.1.1' })).statusCode, (await app.inject({ url: '/dyn', remoteAddress: '1.1.1.1' })).statusCode], [200, 429])
   const pro = { 'x-plan': 'pro' }

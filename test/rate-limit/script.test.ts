@@ -3,21 +3,18 @@ import { MemoryData } from '../../lib/store/memory-data.js'
 import type { ScriptContext } from '../../lib/scripts.js'
 import { tokenBucketScript, type BucketReply } from '../../lib/rate-limit/token-bucket.js'
 import type { Result } from '../../lib/result.js'
-import { startRedis } from '../../harness/redis-server.js'
-import { bothStores, redisStore } from '../helpers/stores.js'
+import { sleep } from '../../harness/wait.js'
+import { fileRedis, storeBackends } from '../helpers/backends.js'
+import { redisStore } from '../helpers/stores.js'
 
 // The script and its twin, through the store's runScript, on both backends:
 // same arguments, same answers. Args: capacity, µs per token, cost, dry run.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const HOUR_PER_TOKEN = 3_600_000_000
 /** The reply for the one bucket of a one-key call. */
 const one = (r: Result<BucketReply[]>): Result<BucketReply> => r.ok ? { ok: true, value: r.value[0] as BucketReply } : r
 
-for (const { name, store, close } of await bothStores(redis)) {
+for (const { name, store } of await storeBackends('test')) {
   t.test(`token-bucket script: ${name}`, async (t) => {
-    t.teardown(close)
     t.beforeEach(async () => { await store.clear() })
     const run = (key: string, capacity: number, intervalUs: number, cost: number, dry = false) =>
       store.runScript(tokenBucketScript, [`test:${key}`], [capacity, intervalUs, cost, dry ? '1' : '0']).then(one)
@@ -118,8 +115,7 @@ for (const { name, store, close } of await bothStores(redis)) {
 }
 
 t.test('twin and Lua agree step by step on the same sequence', async (t) => {
-  const [redisSide, memorySide] = await bothStores(redis, 'parity')
-  t.teardown(async () => { await redisSide?.close(); await memorySide?.close() })
+  const [redisSide, memorySide] = await storeBackends('parity')
   const steps: Array<[number, number]> = [[1, 1], [3, 0], [2, 1], [5, 1], [10, 1], [0, 0], [1, 1], [4, 1], [6, 0]]
   for (const [i, [cost, dry]] of steps.entries()) {
     const answers = []
@@ -132,8 +128,7 @@ t.test('twin and Lua agree step by step on the same sequence', async (t) => {
 })
 
 t.test('twin and Lua agree on a call that decides several buckets', async (t) => {
-  const [redisSide, memorySide] = await bothStores(redis, 'parity-many')
-  t.teardown(async () => { await redisSide?.close(); await memorySide?.close() })
+  const [redisSide, memorySide] = await storeBackends('parity-many')
   const keys = ['parity-many:a', 'parity-many:b', 'parity-many:a', 'parity-many:c', 'parity-many:a', 'parity-many:b']
   const args = [2, HOUR_PER_TOKEN, 1, '0', 5, HOUR_PER_TOKEN, 5, '0', 2, HOUR_PER_TOKEN, 1, '0', 4, HOUR_PER_TOKEN, 2, '1', 2, HOUR_PER_TOKEN, 1, '0', 5, HOUR_PER_TOKEN, 0, '0']
   const answers = []
@@ -161,7 +156,7 @@ t.test('twin gives exact numbers at a fixed time', async (t) => {
 })
 
 t.test('after SCRIPT FLUSH the next call reloads the script and still counts', async (t) => {
-  const { store, client, close } = await redisStore(redis, 'flush')
+  const { store, client, close } = await redisStore(await fileRedis(), 'flush')
   t.teardown(close)
   await store.loadScripts([tokenBucketScript])
   const first = one(await store.runScript(tokenBucketScript, ['flush:k'], [2, HOUR_PER_TOKEN, 1, '0']))

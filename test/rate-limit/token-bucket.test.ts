@@ -5,14 +5,13 @@ import { TokenBucket } from '../../lib/rate-limit/bucket.js'
 import { DenyCache } from '../../lib/rate-limit/deny-cache.js'
 import { checkCost, toBucketPolicy, windowPolicy } from '../../lib/rate-limit/policy.js'
 import { startRedis } from '../../harness/redis-server.js'
+import { storeBackends } from '../helpers/backends.js'
 import { zaddScript } from '../helpers/scripts.js'
-import { bothStores, redisStore } from '../helpers/stores.js'
+import { redisStore } from '../helpers/stores.js'
 
-const redis = await startRedis()
-t.teardown(() => redis.stop())
 const HOURLY = { capacity: 3, refillPerSecond: 1 / 3600 }
 // every store is made before the first test starts: tap ends the root test when its queue runs dry
-const backends = await bothStores(redis, 'bucket')
+const backends = await storeBackends('bucket')
 
 t.test('policies: both forms mean the same bucket; nonsense is refused', async (t) => {
   const a = toBucketPolicy({ capacity: 5, refillPerSecond: 1 / 12 })
@@ -56,7 +55,6 @@ t.test('deny cache: answers only for a cost at least as large, until the time is
 
 for (const backend of backends) {
   t.test(`TokenBucket: ${backend.name}`, async (t) => {
-    t.teardown(backend.close)
     const keys = new KeyBuilder({ prefix: 'bucket' })
     const bucket = new TokenBucket({ store: backend.store, keys })
     t.beforeEach(async () => { await backend.store.clear() })

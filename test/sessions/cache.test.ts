@@ -2,17 +2,14 @@ import t from 'tap'
 import { KeyBuilder } from '../../lib/keys.js'
 import { SessionCache } from '../../lib/session/session-cache.js'
 import { startRedis } from '../../harness/redis-server.js'
+import { sleep } from '../../harness/wait.js'
+import { storeBackends } from '../helpers/backends.js'
 import { bareSession, fullSession, KEY_A, KEY_B, sessionCache } from '../helpers/sessions.js'
-import { bothStores, redisStore } from '../helpers/stores.js'
+import { redisStore } from '../helpers/stores.js'
 
 // The session cache on both backends: the same answers from Redis and memory.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-for (const { name, store, close } of await bothStores(redis, 'st')) {
+for (const { name, store } of await storeBackends('st')) {
   t.test(`session cache: ${name}`, async (t) => {
-    t.teardown(close)
     t.beforeEach(async () => { await store.clear() })
     const cache = sessionCache(store)
     const ttlOf = async (key: string): Promise<number> => {

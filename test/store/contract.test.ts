@@ -1,22 +1,12 @@
 import t from 'tap'
-import { startCluster } from '../../harness/redis-cluster.js'
-import { startRedis } from '../../harness/redis-server.js'
-import { bothStores, clusterStore, type StoreUnderTest } from '../helpers/stores.js'
+import { sleep } from '../../harness/wait.js'
+import { storeBackends } from '../helpers/backends.js'
+import { zaddScript } from '../helpers/scripts.js'
 
 // One suite, every backend: the memory store and a Redis Cluster must give a
 // single Redis node's answers.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-const cluster = await startCluster()
-if (cluster !== null) t.teardown(() => cluster.stop())
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-const backends: StoreUnderTest[] = [...await bothStores(redis)]
-if (cluster !== null) backends.push(await clusterStore(cluster))
-
-for (const { name, store, close } of backends) {
+for (const { name, store } of await storeBackends('test', { cluster: true })) {
   t.test(`store contract: ${name}`, async (t) => {
-    t.teardown(close)
     t.beforeEach(async () => { await store.clear() })
 
     t.test('ping answers with a round-trip time', async (t) => {
@@ -215,14 +205,13 @@ for (const { name, store, close } of backends) {
 
     t.test('a key of another type is INVALID_ARGUMENT (WRONGTYPE), and MGET says nil', async (t) => {
       const tmp = 'test:zs'
-      const zadd = await store.runScript(
-        (await import('../helpers/scripts.js')).zaddScript, [tmp], ['1', 'm'])
+      const zadd = await store.runScript(zaddScript, [tmp], ['1', 'm'])
       t.ok(zadd.ok)
       const r = await store.get(tmp)
       t.equal(!r.ok && r.error.code, 'INVALID_ARGUMENT')
       t.same(await store.getMany([tmp]), { ok: true, value: [null] })
       await store.set('test:str', 'x')
-      const inScript = await store.runScript((await import('../helpers/scripts.js')).zaddScript, ['test:str'], ['1', 'm'])
+      const inScript = await store.runScript(zaddScript, ['test:str'], ['1', 'm'])
       t.equal(!inScript.ok && inScript.error.code, 'INVALID_ARGUMENT', 'also inside a script')
     })
   })

@@ -1,12 +1,10 @@
 import t from 'tap'
 import { MemoryData } from '../../lib/store/memory-data.js'
-import { startRedis } from '../../harness/redis-server.js'
+import { fileRedis } from '../helpers/backends.js'
 
 // The primitives script twins run on must answer as Redis does: each step runs
 // on a real Redis and on MemoryData, and the answers must match.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-const client = redis.client()
+const client = (await fileRedis()).client()
 
 type Step = [string, (m: MemoryData) => unknown, () => Promise<unknown>]
 // errors compare by kind: the wording differs, the kind must not

@@ -4,19 +4,16 @@ import { CircuitBreaker } from '../../lib/breaker.js'
 import { RedisStore } from '../../lib/store/redis-store.js'
 import { classifyRedisError } from '../../lib/store/redis-errors.js'
 import { CacheError } from '../../lib/result.js'
-import { startRedis } from '../../harness/redis-server.js'
+import { sleep, until } from '../../harness/wait.js'
+import { fileRedis, ownRedis } from '../helpers/backends.js'
 import { redisStore } from '../helpers/stores.js'
 import { zaddScript } from '../helpers/scripts.js'
 
 // A Redis that dies or hangs must cost callers a Failure, never a throw or a hang:
 // a deadline on every command, and a circuit breaker so a dead Redis fails fast.
-const until = async (check: () => boolean | Promise<boolean>): Promise<void> => {
-  while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 20))
-}
 
 t.test('a hung Redis (SIGSTOP) times out, then the circuit fails fast, then heals', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
+  const redis = await ownRedis(t)
   const { store, close } = await redisStore(redis, 'out', { commandTimeoutMs: 100 })
   t.teardown(close)
   t.same(await store.set('out:k', 'v'), { ok: true, value: true })
@@ -37,18 +34,17 @@ t.test('a hung Redis (SIGSTOP) times out, then the circuit fails fast, then heal
 
   redis.resume()
   // the next probe after the cooldown closes the circuit again
-  await until(async () => (await store.get('out:k')).ok)
+  await until('the circuit closes again', async () => (await store.get('out:k')).ok)
   t.same(await store.get('out:k'), { ok: true, value: 'v' })
   t.equal(store.breaker.state, 'closed')
 })
 
 t.test('a dead Redis is UNAVAILABLE at once; a restart heals without a new client', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
+  const redis = await ownRedis(t)
   const { store, client, close } = await redisStore(redis, 'out')
   t.teardown(close)
   await redis.kill()
-  await until(() => client.status !== 'ready')
+  await until('the client sees the connection gone', () => client.status !== 'ready')
   const calls = await Promise.all([
     store.get('out:a'), store.set('out:a', 'x'), store.getMany(['out:a', 'out:b']), store.setMany([['out:a', 'x']]),
     store.deletePattern('out:*'), store.runScript(zaddScript, ['out:z'], [1, 'm']), store.ping(), store.getDel('out:a'),
@@ -58,14 +54,13 @@ t.test('a dead Redis is UNAVAILABLE at once; a restart heals without a new clien
   for (const r of calls) t.ok(!r.ok && (r.error.code === 'UNAVAILABLE' || r.error.code === 'TIMEOUT'), `failed as an outage: ${!r.ok ? r.error.code : 'ok'}`)
 
   await redis.restart()
-  await until(() => client.status === 'ready')
+  await until('the client is connected again', () => client.status === 'ready')
   t.same(await store.set('out:a', 'back'), { ok: true, value: true }, 'the ready event closed the circuit')
   t.same(await store.get('out:a'), { ok: true, value: 'back' })
 })
 
 t.test('a client made without commandTimeout still gets the store deadline', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
+  const redis = await ownRedis(t)
   const client = new Redis(redis.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 })
   client.on('error', () => {})
   await client.connect()
@@ -81,8 +76,7 @@ t.test('a client made without commandTimeout still gets the store deadline', asy
 })
 
 t.test('the store enforces its own deadline only when the client has none', async (t) => {
-  const redis = await startRedis()
-  t.teardown(() => redis.stop())
+  const redis = await fileRedis()
   const plain = new Redis(redis.url, { lazyConnect: true })
   const timed = new Redis(redis.url, { lazyConnect: true, commandTimeout: 100 })
   const cluster = new Cluster([{ host: '127.0.0.1', port: redis.port }], { lazyConnect: true })
@@ -109,8 +103,6 @@ t.test('Redis errors map to our codes', async (t) => {
 })
 
 // The breaker alone: when it opens, probes and closes.
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
 t.test('the breaker opens after consecutive failures, probes once after the cooldown, closes on success', async (t) => {
   const b = new CircuitBreaker({ failureThreshold: 2, cooldownMs: 30 })
   t.equal(b.state, 'closed')

@@ -1,15 +1,11 @@
 import t from 'tap'
-import { startRedis } from '../../harness/redis-server.js'
+import { fileRedis, ownRedis, storeBackends } from '../helpers/backends.js'
 import { brokenScript, oddReplyScript, refuseScript, stampedIncrScript, zaddScript } from '../helpers/scripts.js'
-import { bothStores, redisStore } from '../helpers/stores.js'
+import { redisStore } from '../helpers/stores.js'
 
 // The script runner, proven with the tests' own small scripts on both faces.
-const redis = await startRedis()
-t.teardown(() => redis.stop())
-
-for (const { name, store, close } of await bothStores(redis, 'scr')) {
+for (const { name, store } of await storeBackends('scr')) {
   t.test(`script runner: ${name}`, async (t) => {
-    t.teardown(close)
     t.beforeEach(async () => { await store.clear() })
 
     t.test('runs with KEYS and ARGV and decodes the reply', async (t) => {
@@ -49,7 +45,7 @@ for (const { name, store, close } of await bothStores(redis, 'scr')) {
 }
 
 t.test('after SCRIPT FLUSH the runner reloads once and answers correctly', async (t) => {
-  const { store, client, close } = await redisStore(redis, 'scr')
+  const { store, client, close } = await redisStore(await fileRedis(), 'scr')
   t.teardown(close)
   await store.loadScripts([zaddScript])
   await client.script('FLUSH')
@@ -59,8 +55,7 @@ t.test('after SCRIPT FLUSH the runner reloads once and answers correctly', async
 })
 
 t.test('after a Redis restart (scripts lost) the next call still works', async (t) => {
-  const own = await startRedis()
-  t.teardown(() => own.stop())
+  const own = await ownRedis(t)
   const { store, client, close } = await redisStore(own, 'scr')
   t.teardown(close)
   await store.runScript(zaddScript, ['scr:r'], [1, 'a'])
