@@ -1,11 +1,10 @@
 import { newEnforcer } from 'casbin'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
-import { buildApp } from '../../demo/app.js'
 import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from '../../demo/authz-policy.js'
-import { startRedis } from '../../harness/redis-server.js'
-import { demoApp } from '../helpers/demo.js'
 import { BACKENDS, fileRedis } from '../helpers/backends.js'
+import { demoApp } from '../helpers/demo.js'
+import { faultyStore } from '../helpers/faulty-store.js'
 
 // The demo's authorization, on Redis and in memory: the guards, the role
 // routes, and two instances sharing one Redis.
@@ -106,11 +105,9 @@ t.test('two instances sharing a Redis and a policy', async (t) => {
   t.equal(await check(two, 'bob', 'reports', 'read'), false)
 })
 
-t.test('with Redis down the demo answers from casbin, and role edits answer 503', async (t) => {
-  const app = await buildApp({ REDIS_URL: redis.url, LOG_LEVEL: 'silent' })
-  t.teardown(() => app.close())
-  await redis.kill()
-  t.teardown(async () => { await redis.restart() })
+t.test('with the store failing the demo answers from casbin, and role edits answer 503', async (t) => {
+  const app = await demoApp(t, 'memory')
+  faultyStore(t, app.cache.store).fail('UNAVAILABLE')
   t.equal(await check(app, 'bob', 'accounts', 'read'), true)
   t.equal(await check(app, 'bob', 'accounts', 'write'), false)
   t.equal(await check(app, 'carol', 'accounts', 'read'), false)

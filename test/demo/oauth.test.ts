@@ -1,14 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { buildApp } from '../../demo/app.js'
 import { OAuthProviderRegistry } from '../../demo/oauth-providers.js'
 import { OAuthStateStore } from '../../lib/oauth/state-store.js'
 import oauthRoutes from '../../routes/oauth.js'
-import { startRedis } from '../../harness/redis-server.js'
 import { sleep } from '../../harness/wait.js'
 import { cachekitApp } from '../helpers/apps.js'
-import { demoApp } from '../helpers/demo.js'
 import { BACKENDS } from '../helpers/backends.js'
+import { demoApp } from '../helpers/demo.js'
+import { faultyStore } from '../helpers/faulty-store.js'
 
 // The demo's OAuth routes and the plugin, on Redis and on the memory store.
 
@@ -74,14 +73,11 @@ for (const name of BACKENDS) {
   })
 }
 
-t.test('Redis down: start answers 503 and callback refuses with 503', async (t) => {
-  const down = await startRedis()
-  t.teardown(() => down.stop())
-  const app = await buildApp({ REDIS_URL: down.url, LOG_LEVEL: 'silent' })
-  t.teardown(() => app.close())
+t.test('with the store failing: start answers 503 and callback refuses with 503', async (t) => {
+  const app = await demoApp(t, 'memory')
   const started = await start(app, 'demo', { userId: 'alice' })
   t.equal(started.status, 201)
-  await down.kill()
+  faultyStore(t, app.cache.store).fail('UNAVAILABLE')
   const again = await start(app, 'demo', { userId: 'alice' })
   t.equal(again.status, 503, 'no state handed out')
   t.type(again.json.error, 'string')

@@ -1,11 +1,11 @@
 import t from 'tap'
-import { buildApp } from '../../demo/app.js'
-import { startRedis } from '../../harness/redis-server.js'
-import { demoApp } from '../helpers/demo.js'
 import { BACKENDS } from '../helpers/backends.js'
+import { demoApp } from '../helpers/demo.js'
+import { faultyStore } from '../helpers/faulty-store.js'
 import { KEY_A } from '../helpers/sessions.js'
 
-// The demo routes over HTTP (app.inject), on both backends.
+// The demo's session routes over HTTP (app.inject), on both backends.
+
 // a distinct client address per login, so a per-IP limit on POST /sessions never trips these tests
 let clients = 0
 const nextAddress = (): string => `10.9.${Math.floor(++clients / 250)}.${clients % 250}`
@@ -111,12 +111,10 @@ t.test('with encryption keys in the env, sessions are sealed at rest', async (t)
   t.equal((await app.inject({ method: 'GET', url: `/sessions/${id as string}` })).json().userAgent, 'secret-agent')
 })
 
-t.test('Redis down: 503 with a message, never a 500', async (t) => {
-  const down = await startRedis()
-  const app = await buildApp({ REDIS_URL: down.url, LOG_LEVEL: 'silent' })
-  t.teardown(async () => { await app.close(); await down.stop() })
+t.test('with the store failing: 503 with a message, never a 500', async (t) => {
+  const app = await demoApp(t, 'memory')
   const { id } = (await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'frank' }, remoteAddress: nextAddress() })).json()
-  await down.kill()
+  faultyStore(t, app.cache.store).fail('UNAVAILABLE')
   for (const [method, url] of [['GET', `/sessions/${id as string}`], ['DELETE', `/sessions/${id as string}`], ['GET', '/users/frank/sessions'], ['DELETE', '/users/frank/sessions'], ['PATCH', `/sessions/${id as string}/activity`]] as const) {
     const res = await app.inject({ method, url })
     t.equal(res.statusCode, 503, `${method} ${url}`)

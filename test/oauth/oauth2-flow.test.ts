@@ -7,9 +7,9 @@ import t, { type Test } from 'tap'
 import type { OAuth2StateFunctions } from '../../lib/oauth/oauth2-hooks.js'
 import { OAuthStateStore } from '../../lib/oauth/state-store.js'
 import { CacheError } from '../../lib/result.js'
-import { startRedis, type TestRedis } from '../../harness/redis-server.js'
 import { cachekitApp, type AppBackend } from '../helpers/apps.js'
 import { BACKENDS } from '../helpers/backends.js'
+import { faultyStore } from '../helpers/faulty-store.js'
 
 // The whole authorization-code flow through @fastify/oauth2 with our state
 // functions, against a fake authorization server this test runs on loopback.
@@ -77,7 +77,7 @@ const CALLBACK = 'http://localhost/login/fake/callback'
  * keeps its PKCE verifier in a cookie and exchanges the code; the state is ours.
  */
 async function appWithOAuth2 (t: Test, authUrl: string, backend: AppBackend): Promise<{ app: FastifyInstance, functions: OAuth2StateFunctions<FastifyRequest> }> {
-  const app = await cachekitApp(t, backend, { cache: backend === 'memory' ? {} : { cooldownMs: 60_000 }, oauthState: {} })
+  const app = await cachekitApp(t, backend, { oauthState: {} })
   const functions = app.oauthState.forOAuth2<FastifyRequest>({
     provider: 'fake',
     userId: (request) => request.headers['x-user'] as string | undefined,
@@ -210,14 +210,12 @@ for (const backend of BACKENDS) {
   })
 }
 
-t.test('Redis down: start answers 503 and a callback is refused, never passed', async (t) => {
-  const down: TestRedis = await startRedis()
-  t.teardown(() => down.stop())
+t.test('with the store failing: start answers 503 and a callback is refused, never passed', async (t) => {
   const auth = await fakeAuthServer()
   t.teardown(auth.close)
-  const { app } = await appWithOAuth2(t, auth.url, down)
+  const { app } = await appWithOAuth2(t, auth.url, 'memory')
   const flow = await startFlow(app, 'alice')
-  await down.kill()
+  faultyStore(t, app.cache.store).fail('UNAVAILABLE')
   const started = await app.inject({ method: 'GET', url: '/login/fake', headers: { 'x-user': 'alice' } })
   t.equal(started.statusCode, 503)
   const checked = await callback(app, flow, 'alice')

@@ -9,6 +9,7 @@ import { RedisStore } from '../../lib/store/redis-store.js'
 import type { Store } from '../../lib/store/store.js'
 import { commandCalls } from '../helpers/commandstats.js'
 import { fileRedis } from '../helpers/backends.js'
+import { faultyStore } from '../helpers/faulty-store.js'
 import { memoryStore, redisStore } from '../helpers/stores.js'
 
 // The calls made in one event-loop turn share one EVALSHA: counted on a real
@@ -76,13 +77,13 @@ t.test('a bad entry fails alone; the others are decided once each', async (t) =>
 })
 
 t.test('an outage fails every call of the batch', async (t) => {
-  const { store, close } = await redisStore(redis, 'batch', { commandTimeoutMs: 100 })
+  const { store, close } = await redisStore(redis, 'batch')
   t.teardown(close)
   await store.loadScripts([tokenBucketScript])
   const batch = new TakeBatch(store)
-  redis.pause()
+  const faults = faultyStore(t, store).fail('TIMEOUT')
   const replies = await Promise.all(Array.from({ length: 5 }, (_, i) => batch.run(`batch:o${i}`, takeArgs(3))))
-  redis.resume()
+  t.same(faults.calls, ['runScript'], 'the five went out as one script call')
   t.same(replies.map((r) => !r.ok && r.error.code), Array(5).fill('TIMEOUT'))
 })
 

@@ -2,9 +2,9 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import cachePlugin from '../../plugins/cache.js'
 import rateLimitPlugin, { type TokenBucketPluginOptions } from '../../plugins/rate-limit.js'
-import { startRedis } from '../../harness/redis-server.js'
 import { cachekitApp, type AppBackend } from '../helpers/apps.js'
 import { BACKENDS, fileRedis, ownRedis } from '../helpers/backends.js'
+import { faultyStore } from '../helpers/faulty-store.js'
 
 // The plugin over HTTP (app.inject), on both backends where it applies.
 const redis = await fileRedis()
@@ -13,7 +13,9 @@ async function makeApp (t: Test, backend: AppBackend, options: TokenBucketPlugin
   const app = await cachekitApp(t, backend, {
     fastify: { trustProxy },
     before: setup,
-    cache: { prefix: 'rl', commandTimeoutMs: 100, startupWaitMs: 500 },
+    // a short deadline only for a Redis of the test's own (it hangs it): on the
+    // shared one, a slow moment of a loaded machine would time out and fail open
+    cache: { prefix: 'rl', ...(typeof backend === 'object' ? { commandTimeoutMs: 100 } : {}) },
     rateLimit: options
   })
   app.get('/open', async () => ({ ok: true }))
@@ -170,12 +172,10 @@ t.test('after SCRIPT FLUSH the next request is still limited correctly', async (
   t.same([next.statusCode, next.headers['x-ratelimit-remaining']], [200, '1'])
 })
 
-t.test('with Redis down, each fail policy does what it says', async (t) => {
-  const down = await startRedis()
-  t.teardown(() => down.stop())
-  const app = await makeApp(t, down, { draftHeaders: true })
+t.test('with the store failing, each fail policy does what it says', async (t) => {
+  const app = await makeApp(t, 'memory', { draftHeaders: true })
   t.equal((await get(app, '/accounts/1')).statusCode, 200)
-  await down.kill()
+  faultyStore(t, app.cache.store).fail('UNAVAILABLE')
 
   const open = await get(app, '/accounts/1')
   t.equal(open.statusCode, 200, 'open (the default): allowed')
