@@ -5,7 +5,8 @@ import { KeyBuilder } from '../../lib/keys.js'
 import { CacheMetrics } from '../../lib/metrics.js'
 import type { Store } from '../../lib/store/store.js'
 import { sleep } from '../../harness/wait.js'
-import { fileRedis, storeBackends } from '../helpers/backends.js'
+import { cachekitApp } from '../helpers/apps.js'
+import { fileCluster, fileRedis, storeBackends } from '../helpers/backends.js'
 import { commandCalls } from '../helpers/commandstats.js'
 import { faultyStore } from '../helpers/faulty-store.js'
 import { memoryStore, redisStore } from '../helpers/stores.js'
@@ -209,6 +210,18 @@ for (const { name, store } of backends) {
     })
   })
 }
+
+t.test('the plugin on a Cluster client: decisions cached, invalidations through', { skip: await fileCluster() === null ? 'no Redis Cluster here' : false }, async (t) => {
+  const grants = new Set(['ann doc read'])
+  const decider = tableDecider(grants)
+  const app = await cachekitApp(t, 'cluster', { authz: { decider } })
+  t.equal(await app.authz.check('ann', 'doc', 'read'), true)
+  t.equal(await app.authz.check('ann', 'doc', 'read'), true)
+  t.same(decider.calls, ['ann doc read'], 'the second check was a hit')
+  grants.clear()
+  t.same(await app.authz.invalidateSubject('ann'), { ok: true, value: true })
+  t.equal(await app.authz.check('ann', 'doc', 'read'), false)
+})
 
 t.test('options are checked', async (t) => {
   const store = {} as Store

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { KeyBuilder, personal } from '../../lib/keys.js'
 
+// Every key comes from one builder: <prefix>:<namespace>:<parts…>, parts escaped,
+// personal parts hashed, plugin namespaces reserved.
 const keys = new KeyBuilder({ prefix: 'app', hashSecret: 's3cret' })
 
 t.test('keys are <prefix>:<namespace>:<parts…>', async (t) => {

@@ -3,6 +3,9 @@ import { ThrottledWarning } from '../../lib/log-throttle.js'
 import { CacheMetrics } from '../../lib/metrics.js'
 import { sleep } from '../../harness/wait.js'
 
+// Failure made visible: counters per namespace, their Prometheus text, and warnings
+// throttled to one per interval.
+
 t.test('counts per namespace with total and hit rate', async (t) => {
   const m = new CacheMetrics()
   m.hit('users'); m.hit('users'); m.miss('users'); m.error('users'); m.degraded('users')

@@ -1,6 +1,8 @@
 import t from 'tap'
 import { attempt, CacheError, fail, isOutage, ok, toFailure, unwrap, valueOr } from '../../lib/result.js'
 
+// The Result every cache-facing method answers with, and its helpers.
+
 t.test('ok and fail build the two shapes', async (t) => {
   t.same(ok(1), { ok: true, value: 1 })
   const f = fail('TIMEOUT', 'slow', new Error('root'))

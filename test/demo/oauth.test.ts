@@ -9,7 +9,8 @@ import { BACKENDS } from '../helpers/backends.js'
 import { demoApp } from '../helpers/demo.js'
 import { faultyStore } from '../helpers/faulty-store.js'
 
-// The demo's OAuth routes and the plugin, on Redis and on the memory store.
+// The demo's OAuth routes, on Redis and on the memory store, and over a registry
+// of providers of our own.
 
 async function start (app: FastifyInstance, provider: string, body: object): Promise<{ status: number, json: Record<string, unknown> }> {
   const res = await app.inject({ method: 'POST', url: `/oauth/${provider}/start`, payload: body })

@@ -9,6 +9,8 @@ import { faultyStore } from '../helpers/faulty-store.js'
 import { zaddScript } from '../helpers/scripts.js'
 import { memoryStore } from '../helpers/stores.js'
 
+// The token bucket behind fastify.tokenBucket: its policies, the deny cache that
+// remembers refusals, take/peek/reset on every backend, and its fail policies.
 const HOURLY = { capacity: 3, refillPerSecond: 1 / 3600 }
 // every store is made before the first test starts: tap ends the root test when its queue runs dry
 const backends = await storeBackends('bucket')

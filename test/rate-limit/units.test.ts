@@ -6,6 +6,9 @@ import { foldIp, ipIdentity, userIdentity } from '../../lib/rate-limit/identity.
 import { tokenBucketStore, type LimitState } from '../../lib/rate-limit/limiter-store.js'
 import { MemoryStore } from '../../lib/store/memory-store.js'
 
+// The small parts of the rate limiter: client identities, headers and refusal
+// bodies, and the store @fastify/rate-limit calls.
+
 t.test('foldIp: IPv4 as is, IPv6 to its /64, IPv4-mapped to IPv4', async (t) => {
   t.equal(foldIp('192.0.2.1'), '192.0.2.1')
   t.equal(foldIp('2001:db8:1:2:3:4:5:6'), '2001:db8:1:2::/64')
