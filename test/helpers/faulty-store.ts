@@ -28,11 +28,10 @@ export type StoreMethod = typeof RESULT_METHODS[number]
 export interface FaultOptions {
   /** Only calls of these methods fail (default: every one). */
   only?: readonly StoreMethod[]
-  /** Only the next `times` such calls fail (default: until heal()). */
-  times?: number
 }
 
-interface Fault { code: ErrorCode, hangMs: number, only: readonly StoreMethod[] | undefined, left: number }
+/** The faults told, the latest first: a call gets the first that applies to it. */
+interface Fault { code: ErrorCode, hangMs: number, only: readonly StoreMethod[] | undefined }
 
 /** Stores made faulty and not yet restored: a second layer would outlive the test. */
 const faulty = new WeakSet<Store>()
@@ -40,8 +39,6 @@ const faulty = new WeakSet<Store>()
 export class StoreFaults {
   /** Every call the store received since it was made faulty, faulted or not, in order. */
   readonly calls: StoreMethod[] = []
-  /** How many calls a fault answered. */
-  faulted = 0
   readonly #faults: Fault[] = []
 
   constructor (t: Test, store: Store) {
@@ -54,9 +51,8 @@ export class StoreFaults {
       const original = methods[method]
       methods[method] = async (...args: unknown[]): Promise<unknown> => {
         this.calls.push(method)
-        const fault = this.#take(method)
+        const fault = this.#faults.find((f) => f.only === undefined || f.only.includes(method))
         if (fault === undefined) return await original.apply(store, args)
-        this.faulted++
         if (fault.hangMs > 0) await sleep(fault.hangMs)
         return fail(fault.code, `${method} failed on purpose: ${fault.code} from a faulty store`)
       }
@@ -67,28 +63,21 @@ export class StoreFaults {
     }
   }
 
-  /** From now on, calls (of `only`, `times` of them) answer a Failure with `code`. */
+  /** From now on, calls (of `only`) answer a Failure with `code`, until heal(). */
   fail (code: ErrorCode, options: FaultOptions = {}): this {
-    this.#faults.push({ code, hangMs: 0, only: options.only, left: options.times ?? Infinity })
+    this.#faults.unshift({ code, hangMs: 0, only: options.only })
     return this
   }
 
-  /** From now on, calls (of `only`, `times` of them) wait `deadlineMs`, then answer TIMEOUT, as a hung server past its deadline. */
+  /** From now on, calls (of `only`) wait `deadlineMs`, then answer TIMEOUT, as a hung server past its deadline. */
   hang (deadlineMs: number, options: FaultOptions = {}): this {
-    this.#faults.push({ code: 'TIMEOUT', hangMs: deadlineMs, only: options.only, left: options.times ?? Infinity })
+    this.#faults.unshift({ code: 'TIMEOUT', hangMs: deadlineMs, only: options.only })
     return this
   }
 
   /** Every fault lifted: calls reach the store again. */
   heal (): void {
     this.#faults.length = 0
-  }
-
-  /** The first fault that applies to a call of `method`, used up by one. */
-  #take (method: StoreMethod): Fault | undefined {
-    const fault = this.#faults.find((f) => f.left > 0 && (f.only === undefined || f.only.includes(method)))
-    if (fault !== undefined) fault.left--
-    return fault
   }
 }
 
