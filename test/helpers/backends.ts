@@ -49,7 +49,8 @@ export async function ownRedis (test: Test): Promise<TestRedis> {
  * A store on each backend, for suites that must answer the same on each: the
  * file's Redis, the memory store and, with `cluster`, the file's Cluster where
  * one can start. All keys under `prefix`; closed when the file's tests end.
- * Make them before the first test: tap ends a file when its queue runs dry.
+ * At the top of a file, make them before the first test: tap ends a file when
+ * its queue of tests runs dry.
  */
 export async function storeBackends (prefix = 'test', options: { cluster?: boolean } = {}): Promise<StoreUnderTest[]> {
   const stores: StoreUnderTest[] = [await redisStore(await fileRedis(), prefix), memoryStore(prefix)]
