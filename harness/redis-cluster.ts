@@ -19,10 +19,18 @@ export interface TestCluster {
   stop (): Promise<void>
 }
 
+/** A free port whose cluster bus port (the port + 10000) exists too. */
+async function busablePort (): Promise<number> {
+  for (;;) {
+    const port = await freePort()
+    if (port <= 55535) return port
+  }
+}
+
 export async function startCluster (): Promise<TestCluster | null> {
   if (!hasRedisServer()) return null
   const dir = mkdtempSync(join(tmpdir(), 'cachekit-cluster-'))
-  const ports = [await freePort(), await freePort(), await freePort()]
+  const ports = [await busablePort(), await busablePort(), await busablePort()]
   const procs: ChildProcess[] = ports.map((port) => spawn('redis-server', [
     '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
     '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir
@@ -42,9 +50,11 @@ export async function startCluster (): Promise<TestCluster | null> {
     for (const port of ports) {
       await until(`cluster node ${port} answers`, () => redisCli('-p', String(port), 'ping').trim() === 'PONG', { everyMs: 50 })
     }
-    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'])
-    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stderr.toString()}`)
-    await until('the cluster reaches state ok', () => redisCli('-p', String(ports[0]), 'cluster', 'info').includes('cluster_state:ok'), { withinMs: 10_000, everyMs: 50 })
+    // bounded: redis-cli waits for the nodes to meet, and would wait forever
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 20_000 })
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stderr?.toString() ?? String(created.error)}`)
+    // every node, not just the first: a client may ask any of them for the slots
+    await until('every node reports the cluster ok', () => ports.every((port) => redisCli('-p', String(port), 'cluster', 'info').includes('cluster_state:ok')), { withinMs: 10_000, everyMs: 50 })
   } catch (err) {
     await stop()
     throw err
@@ -57,7 +67,15 @@ export async function startCluster (): Promise<TestCluster | null> {
       const c = new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, redisOptions: redisClientOptions() })
       c.on('error', () => {})
       clients.push(c)
-      await c.connect()
+      let timer: NodeJS.Timeout | undefined
+      const gaveUp = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => { reject(new Error('a Cluster client did not connect within 10 s')) }, 10_000)
+      })
+      try {
+        await Promise.race([c.connect(), gaveUp])
+      } finally {
+        clearTimeout(timer)
+      }
       return c
     },
     stop: async () => {
