@@ -1,5 +1,6 @@
 import { buildApp } from '../demo/app.js'
-import { startRedis } from '../test/helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
+import { sleep } from '../harness/wait.js'
 
 /**
  * What a Redis outage costs the demo app, measured (not asserted: tests check
@@ -16,8 +17,6 @@ export interface OutageFigures {
   healthyAfterRestartMs: number
   callsPerPhase: number
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 async function slowestCall (call: () => Promise<{ ok: boolean }>, n: number): Promise<number> {
   let slowest = 0

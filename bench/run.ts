@@ -1,5 +1,5 @@
 import os from 'node:os'
-import { startRedis } from '../test/helpers/redis-server.js'
+import { startRedis } from '../harness/redis-server.js'
 import { median, type BenchContext } from './harness.js'
 import { measureOutage } from './outage.js'
 import { scenarios } from './scenarios/index.js'

@@ -173,7 +173,6 @@ export class AuthzCache {
     return ok({ global: this.#globalKeys[shard] as string, subject: subjectKey, decision: decision.value })
   }
 
-
   async #decide (subject: string, parts: KeyPart[], ask: () => Promise<boolean>): Promise<boolean> {
     const keys = this.#keysFor(subject, parts)
     if (!keys.ok) {

@@ -58,7 +58,8 @@ export class TakeBatch {
   #send (batch: Pending[]): void {
     const keys = batch.map((p) => p.key)
     const args = batch.flatMap((p) => p.args)
-    void this.store.runScript(tokenBucketScript, keys, args).then((reply) => {
+    // runScript never rejects: every outcome arrives in the callback
+    this.store.runScript(tokenBucketScript, keys, args).then((reply) => {
       if (reply.ok && reply.value.length === batch.length) {
         batch.forEach((p, i) => { p.resolve(ok(reply.value[i] as BucketReply)) })
       } else if (reply.ok) {

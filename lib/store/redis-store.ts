@@ -136,8 +136,8 @@ export class RedisStore extends BaseStore {
       const pipeline = client.pipeline()
       for (const [key, value] of entries) setOne(pipeline, key, value)
       const replies = await pipeline.exec()
-      const failed = replies?.find(([err]) => err !== null)
-      if (failed !== undefined) throw failed[0] as Error
+      const error = replies?.find(([err]) => err !== null)?.[0]
+      if (error != null) throw error
       return true as const
     })
   }

@@ -7,7 +7,7 @@ import { join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import ts from 'typescript'
-import { freePort, startRedis } from '../helpers/redis-server.js'
+import { freePort, startRedis } from '../../harness/redis-server.js'
 
 // Every TypeScript block of README.md and docs/*.md, as a user would copy it.
 // ```ts is a complete program: it is type-checked and run (on the memory store,

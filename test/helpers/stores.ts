@@ -3,8 +3,8 @@ import { MemoryStore } from '../../lib/store/memory-store.js'
 import { RedisStore } from '../../lib/store/redis-store.js'
 import { redisClientOptions } from '../../lib/store/redis-client.js'
 import type { Store } from '../../lib/store/store.js'
-import type { TestCluster } from './redis-cluster.js'
-import type { TestRedis } from './redis-server.js'
+import type { TestCluster } from '../../harness/redis-cluster.js'
+import type { TestRedis } from '../../harness/redis-server.js'
 
 export interface StoreUnderTest {
   readonly name: 'redis' | 'memory' | 'cluster'
@@ -24,11 +24,6 @@ export async function redisStore (redis: TestRedis, prefix = 'test', options: { 
 export function memoryStore (prefix = 'test'): StoreUnderTest & { store: MemoryStore } {
   const store = new MemoryStore({ prefix })
   return { name: 'memory', store, close: async () => { await store.close() } }
-}
-
-/** Both backends, for contract suites that must give the same answers on each. */
-export async function bothStores (redis: TestRedis, prefix = 'test'): Promise<StoreUnderTest[]> {
-  return [await redisStore(redis, prefix), memoryStore(prefix)]
 }
 
 /** A RedisStore over an ioredis Cluster client. */

@@ -1,0 +1,43 @@
+import t from 'tap'
+import { ThrottledWarning } from '../../lib/log-throttle.js'
+import { CacheMetrics } from '../../lib/metrics.js'
+import { sleep } from '../../harness/wait.js'
+
+// Failure made visible: counters per namespace, their Prometheus text, and warnings
+// throttled to one per interval.
+
+t.test('counts per namespace with total and hit rate', async (t) => {
+  const m = new CacheMetrics()
+  m.hit('users'); m.hit('users'); m.miss('users'); m.error('users'); m.degraded('users')
+  m.miss('posts', 3)
+  t.same(m.stats('users'), { hits: 2, misses: 1, errors: 1, degraded: 1, total: 4, hitRate: 0.5 })
+  t.same(m.stats('none'), { hits: 0, misses: 0, errors: 0, degraded: 0, total: 0, hitRate: 0 })
+  t.same(Object.keys(m.snapshot()), ['posts', 'users'])
+  m.reset('users')
+  t.same(Object.keys(m.snapshot()), ['posts'])
+  m.reset()
+  t.same(m.snapshot(), {})
+})
+
+t.test('Prometheus exposition', async (t) => {
+  const m = new CacheMetrics()
+  m.hit('a"b')
+  const text = m.toPrometheus()
+  t.match(text, '# TYPE cachekit_cache_hits_total counter')
+  t.match(text, 'cachekit_cache_hits_total{namespace="a_b"} 1')
+  t.match(text, 'cachekit_degraded_total{namespace="a_b"} 0')
+})
+
+t.test('throttled warnings: once per interval per topic, with the suppressed count', async (t) => {
+  const lines: Array<{ details: Record<string, unknown>, message: string }> = []
+  const w = new ThrottledWarning({ warn: (details, message) => { lines.push({ details: details as Record<string, unknown>, message }) } }, 50)
+  t.ok(w.warn('redis', {}, 'down'))
+  t.notOk(w.warn('redis', {}, 'down'))
+  t.notOk(w.warn('redis', {}, 'down'))
+  t.ok(w.warn('other', {}, 'other topic'))
+  await sleep(60)
+  t.ok(w.warn('redis', { n: 1 }, 'still down'))
+  t.equal(lines.length, 3)
+  t.same(lines[2]?.details, { n: 1, topic: 'redis', suppressed: 2 })
+  t.ok(new ThrottledWarning(undefined).warn('x', {}, 'no logger is fine'))
+})

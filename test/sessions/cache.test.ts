@@ -1,0 +1,399 @@
+import t from 'tap'
+import { KeyBuilder } from '../../lib/keys.js'
+import { SessionCache } from '../../lib/session/session-cache.js'
+import { sleep } from '../../harness/wait.js'
+import { storeBackends } from '../helpers/backends.js'
+import { faultyStore } from '../helpers/faulty-store.js'
+import { bareSession, fullSession, KEY_A, KEY_B, sessionCache } from '../helpers/sessions.js'
+import { memoryStore } from '../helpers/stores.js'
+import { ComponentContext } from '../../lib/context.js'
+
+// The session cache on both backends: the same answers from Redis and memory.
+for (const { name, store } of await storeBackends('st')) {
+  t.test(`session cache: ${name}`, async (t) => {
+    t.beforeEach(async () => { await store.clear() })
+    const cache = sessionCache(store)
+    const ttlOf = async (key: string): Promise<number> => {
+      const ttl = await store.ttl(key)
+      return ttl.ok && ttl.value !== null ? ttl.value : -1
+    }
+    const keyOf = (id: string): string => (cache.keyOf(id) as { value: string }).value
+    const indexOf = (userId: string): string => (cache.indexKeyOf(userId) as { value: string }).value
+
+    t.test('session keys are the key builder\'s', async (t) => {
+      const id = cache.newId('u1')
+      const [tag, random] = (id.ok ? id.value : '').split('.') as [string, string]
+      t.same(cache.keyOf(id.ok ? id.value : ''), new KeyBuilder({ prefix: 'st' }).tagged('sess', tag, random))
+      t.equal(tag, new KeyBuilder({ prefix: 'st' }).hash('u1'), 'the tag is the keyed hash of the userId')
+    })
+
+    t.test('loads its scripts', async (t) => {
+      t.same(await cache.loadScripts(), { ok: true, value: true })
+      t.equal(cache.encrypted, false)
+    })
+
+    t.test('set and get', async (t) => {
+      const s = fullSession(cache, 'u1')
+      t.same(await cache.set(s), { ok: true, value: 'stored' })
+      const got = await cache.get(s.id)
+      t.ok(got.ok)
+      t.same(got.ok && got.value, s)
+      t.equal(cache.metrics.stats('sessions').hits >= 1, true, 'counted as a hit')
+    })
+
+    t.test('each read gets its own copy; changed bytes are decoded again', async (t) => {
+      const small = sessionCache(store, { decodedMemoSize: 2 })
+      const sessions = [fullSession(small, 'u1'), bareSession(small, 'u1'), fullSession(small, 'u2')]
+      for (const s of sessions) await small.set(s)
+      for (let round = 0; round < 2; round++) {
+        for (const s of sessions) t.same(await small.get(s.id), { ok: true, value: s }, `round ${round}`)
+      }
+      const first = await small.get(sessions[0]?.id as string)
+      if (first.ok && first.value !== null) {
+        first.value.createdAt.setTime(0)
+        first.value.providersAccessed.push('mutated')
+        ;(first.value.deviceInfo as Record<string, unknown>).os = 'mutated'
+        first.value.userId = 'mutated'
+      }
+      t.same(await small.get(sessions[0]?.id as string), { ok: true, value: sessions[0] }, 'a caller\'s changes stay its own')
+      const changed = { ...(sessions[0] as never as Record<string, unknown>), refreshTokenId: 'rt-2' } as never
+      await small.set(changed)
+      t.same(await small.get(sessions[0]?.id as string), { ok: true, value: changed }, 'new bytes, new session')
+    })
+
+    t.test('a missing session is a miss', async (t) => {
+      const id = cache.newId('u1')
+      t.same(await cache.get(id.ok ? id.value : ''), { ok: true, value: null })
+    })
+
+    t.test('explicit TTL', async (t) => {
+      const s = fullSession(cache, 'u1')
+      await cache.set(s, { ttl: 60 })
+      const ttl = await ttlOf(keyOf(s.id))
+      t.ok(ttl > 0 && ttl <= 60, `ttl ${ttl}`)
+    })
+
+    t.test('TTL from expiresAt one hour ahead', async (t) => {
+      const s = fullSession(cache, 'u1', { expiresAt: new Date(Date.now() + 3600_000) })
+      await cache.set(s)
+      const ttl = await ttlOf(keyOf(s.id))
+      t.ok(ttl > 3590 && ttl <= 3600, `ttl ${ttl}`)
+    })
+
+    t.test('without ttl or expiresAt, the default TTL; a given TTL never passes expiresAt', async (t) => {
+      const short = sessionCache(store, { ttl: 120 })
+      const s = bareSession(short, 'u1')
+      await short.set(s)
+      const ttl = await ttlOf(keyOf(s.id))
+      t.ok(ttl > 110 && ttl <= 120, `default ttl ${ttl}`)
+      const capped = fullSession(cache, 'u1', { expiresAt: new Date(Date.now() + 30_000) })
+      await cache.set(capped, { ttl: 3600 })
+      const cappedTtl = await ttlOf(keyOf(capped.id))
+      t.ok(cappedTtl > 0 && cappedTtl <= 30, `capped ttl ${cappedTtl}`)
+      const defaults = new SessionCache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'st' }) }))
+      t.equal(defaults.ttlMs, 30 * 24 * 3600_000, '30 days by default')
+      t.equal(defaults.revocationTtlMs, defaults.ttlMs, 'tombstones last as long by default')
+    })
+
+    t.test('an already expired session is not stored', async (t) => {
+      const s = fullSession(cache, 'u1', { expiresAt: new Date(Date.now() - 1000) })
+      t.same(await cache.set(s), { ok: true, value: 'expired' })
+      t.same(await cache.exists(s.id), { ok: true, value: false })
+      t.same(await cache.getUserSessionIds('u1'), { ok: true, value: [] })
+    })
+
+    t.test('the id is in its user\'s index, which lives as long as its longest session', async (t) => {
+      const a = fullSession(cache, 'u1')
+      const b = fullSession(cache, 'u1')
+      await cache.set(a, { ttl: 60 })
+      await cache.set(b, { ttl: 120 })
+      const ids = await cache.getUserSessionIds('u1')
+      t.same(ids.ok && [...ids.value].sort(), [a.id, b.id].sort())
+      const long = await ttlOf(indexOf('u1'))
+      t.ok(long > 110 && long <= 120, `index ttl ${long}`)
+      await cache.delete(b.id)
+      const short = await ttlOf(indexOf('u1'))
+      t.ok(short > 50 && short <= 60, `index ttl after delete ${short}`)
+      await cache.delete(a.id)
+      t.same(await store.exists(indexOf('u1')), { ok: true, value: false }, 'an empty index is gone')
+    })
+
+    t.test('every field round-trips, nulls included', async (t) => {
+      for (const s of [fullSession(cache, 'u1'), bareSession(cache, 'u1')]) {
+        await cache.set(s)
+        const got = await cache.get(s.id)
+        t.same(got, { ok: true, value: s })
+        const value = got.ok ? got.value : null
+        t.equal(value?.createdAt.getTime(), s.createdAt.getTime(), 'dates exact to the millisecond')
+        t.ok(value?.createdAt instanceof Date)
+      }
+    })
+
+    t.test('delete existing and missing', async (t) => {
+      const s = fullSession(cache, 'u1')
+      await cache.set(s)
+      t.same(await cache.delete(s.id), { ok: true, value: true })
+      t.same(await cache.get(s.id), { ok: true, value: null })
+      t.same(await cache.getUserSessionIds('u1'), { ok: true, value: [] }, 'left the index')
+      t.same(await cache.delete(s.id), { ok: true, value: false })
+    })
+
+    t.test('delete all for a user, and with none', async (t) => {
+      const sessions = [fullSession(cache, 'u1'), fullSession(cache, 'u1'), fullSession(cache, 'u1')]
+      for (const s of sessions) await cache.set(s)
+      t.same(await cache.deleteAllForUser('u1'), { ok: true, value: 3 })
+      for (const s of sessions) t.same(await cache.exists(s.id), { ok: true, value: false })
+      t.same(await store.exists(indexOf('u1')), { ok: true, value: false }, 'index gone')
+      t.same(await cache.deleteAllForUser('u1'), { ok: true, value: 0 })
+      t.same(await cache.deleteAllForUser('nobody'), { ok: true, value: 0 })
+    })
+
+    t.test('delete all except one keeps it', async (t) => {
+      const sessions = [fullSession(cache, 'u1'), fullSession(cache, 'u1'), fullSession(cache, 'u1')]
+      for (const s of sessions) await cache.set(s)
+      const keep = sessions[1]?.id as string
+      t.same(await cache.deleteAllForUser('u1', { except: keep }), { ok: true, value: 2 })
+      t.same(await cache.getUserSessionIds('u1'), { ok: true, value: [keep] })
+      t.same(await cache.exists(keep), { ok: true, value: true })
+      t.same(await cache.set(sessions[1] as never), { ok: true, value: 'stored' }, 'the kept one may be re-cached')
+      t.same(await cache.set(sessions[0] as never), { ok: true, value: 'revoked' }, 'the others may not')
+    })
+
+    t.test('exists', async (t) => {
+      const s = fullSession(cache, 'u1')
+      t.same(await cache.exists(s.id), { ok: true, value: false })
+      await cache.set(s)
+      t.same(await cache.exists(s.id), { ok: true, value: true })
+    })
+
+    t.test('ids of an unknown user are empty; users are isolated', async (t) => {
+      t.same(await cache.getUserSessionIds('ghost'), { ok: true, value: [] })
+      const a = fullSession(cache, 'alice')
+      const b = fullSession(cache, 'bob')
+      await cache.set(a)
+      await cache.set(b)
+      t.same(await cache.getUserSessionIds('alice'), { ok: true, value: [a.id] })
+      t.same(await cache.getUserSessionIds('bob'), { ok: true, value: [b.id] })
+      t.same(await cache.deleteAllForUser('alice'), { ok: true, value: 1 })
+      t.same(await cache.get(b.id), { ok: true, value: b }, 'bob untouched')
+    })
+
+    t.test('expired index entries are pruned', async (t) => {
+      const brief = fullSession(cache, 'u1')
+      const lasting = fullSession(cache, 'u1')
+      await cache.set(brief, { ttl: 0.05 })
+      await cache.set(lasting, { ttl: 60 })
+      await sleep(80)
+      t.same(await cache.getUserSessionIds('u1'), { ok: true, value: [lasting.id] }, 'live sessions only')
+      t.same(await cache.deleteAllForUser('u1'), { ok: true, value: 1 })
+    })
+
+    t.test('touch updates time and IP, slides the TTL within expiresAt, and is false for a missing session', async (t) => {
+      const s = fullSession(cache, 'u1', { expiresAt: new Date(Date.now() + 90_000) })
+      await cache.set(s, { ttl: 10 })
+      const before = Date.now()
+      t.same(await cache.touch(s.id, { ip: '198.51.100.4' }), { ok: true, value: true })
+      const got = await cache.get(s.id)
+      const value = got.ok ? got.value : null
+      t.equal(value?.lastIpAddress, '198.51.100.4')
+      t.equal(value?.ipAddress, s.ipAddress, 'first IP kept')
+      t.ok((value?.lastActivityAt.getTime() ?? 0) >= before, 'activity time moved')
+      const ttl = await ttlOf(keyOf(s.id))
+      t.ok(ttl > 80 && ttl <= 90, `slid up to expiresAt, not past: ${ttl}`)
+      t.same(await cache.touch(s.id), { ok: true, value: true }, 'without an IP')
+      const again = await cache.get(s.id)
+      t.equal(again.ok && again.value?.lastIpAddress, '198.51.100.4', 'IP kept')
+      const open = bareSession(sessionCache(store, { ttl: 300 }), 'u1')
+      const sliding = sessionCache(store, { ttl: 300 })
+      await sliding.set(open, { ttl: 5 })
+      await sliding.touch(open.id)
+      const slid = await ttlOf(keyOf(open.id))
+      t.ok(slid > 290 && slid <= 300, `no expiresAt: slides by the ttl option (${slid})`)
+      const missing = cache.newId('u1')
+      t.same(await cache.touch(missing.ok ? missing.value : ''), { ok: true, value: false })
+    })
+
+    t.test('concurrent touches all land and leave one valid session', async (t) => {
+      const s = fullSession(cache, 'u1')
+      await cache.set(s)
+      const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => cache.touch(s.id, { ip: `10.0.0.${i}` })))
+      t.ok(replies.every((r) => r.ok && r.value), 'every touch answered true')
+      const got = await cache.get(s.id)
+      t.match(got.ok && got.value?.lastIpAddress, /^10\.0\.0\.\d+$/)
+    })
+
+    t.test('a touch never revives a deleted session', async (t) => {
+      const s = fullSession(cache, 'u1')
+      await cache.set(s)
+      const [touched, deleted] = await Promise.all([cache.touch(s.id), cache.delete(s.id)])
+      t.ok(touched.ok && deleted.ok)
+      t.same(await cache.get(s.id), { ok: true, value: null })
+      t.same(await cache.touch(s.id), { ok: true, value: false })
+    })
+
+    t.test('200 concurrent creates for one user leave 200 ids', async (t) => {
+      const created = await Promise.all(Array.from({ length: 200 }, () => cache.create({ userId: 'busy', ipAddress: '192.0.2.1' })))
+      t.ok(created.every((r) => r.ok))
+      const ids = await cache.getUserSessionIds('busy')
+      t.equal(ids.ok && ids.value.length, 200)
+      t.same(ids.ok && [...ids.value].sort(), created.map((r) => r.ok ? r.value.id : '').sort())
+      t.same(await cache.deleteAllForUser('busy'), { ok: true, value: 200 })
+    })
+
+    t.test('create fills the defaults', async (t) => {
+      const expiresAt = new Date(Date.now() + 60_000)
+      const r = await cache.create({ userId: 'u9', ipAddress: '192.0.2.9', userAgent: 'curl', expiresAt, location: undefined })
+      t.ok(r.ok)
+      const s = r.ok ? r.value : null
+      t.equal(s?.lastIpAddress, '192.0.2.9')
+      t.equal(s?.userAgent, 'curl')
+      t.equal(s?.location, null)
+      t.equal(s?.isRevoked, false)
+      t.same(s?.providersAccessed, [])
+      t.same(await cache.get(s?.id as string), { ok: true, value: s })
+      const past = await cache.create({ userId: 'u9', expiresAt: new Date(Date.now() - 1) })
+      t.equal(!past.ok && past.error.code, 'INVALID_ARGUMENT')
+      const noUser = await cache.create({ userId: '' })
+      t.equal(!noUser.ok && noUser.error.code, 'INVALID_ARGUMENT')
+    })
+
+    t.test('a stale re-cache after revocation is refused', async (t) => {
+      const s = fullSession(cache, 'u1')
+      await cache.set(s)
+      const staleCopy = { ...s }
+      await cache.delete(s.id)
+      t.same(await cache.set(staleCopy), { ok: true, value: 'revoked' })
+      t.same(await cache.get(s.id), { ok: true, value: null })
+      t.same(await cache.getUserSessionIds('u1'), { ok: true, value: [] })
+
+      const others = [fullSession(cache, 'u1'), fullSession(cache, 'u1')]
+      for (const o of others) await cache.set(o)
+      await cache.deleteAllForUser('u1')
+      for (const o of others) t.same(await cache.set(o), { ok: true, value: 'revoked' })
+      t.same(await cache.getUserSessionIds('u1'), { ok: true, value: [] })
+
+      const never = fullSession(cache, 'u1')
+      t.same(await cache.delete(never.id), { ok: true, value: false })
+      t.same(await cache.set(never), { ok: true, value: 'revoked' }, 'revoking an uncached id holds too')
+      t.same(await cache.delete(s.id), { ok: true, value: false }, 'revoking twice is fine')
+      t.same(await cache.set(fullSession(cache, 'u1')), { ok: true, value: 'stored' }, 'new logins still work')
+    })
+
+    t.test('tombstones live at least the revocation TTL and as long as the cached copy would have', async (t) => {
+      const brief = sessionCache(store, { revocationTtl: 30 })
+      const s = fullSession(brief, 'u1')
+      await brief.set(s, { ttl: 90 })
+      await brief.delete(s.id)
+      const tomb = await ttlOf(indexOf('u1').replace(':sess-idx:', ':sess-rev:'))
+      t.ok(tomb > 80 && tomb <= 90, `tombstone set lives as long as the copy would have (${tomb})`)
+      const other = fullSession(brief, 'u2')
+      await brief.delete(other.id)
+      const short = await ttlOf(indexOf('u2').replace(':sess-idx:', ':sess-rev:'))
+      t.ok(short > 20 && short <= 30, `an uncached id: the revocation TTL (${short})`)
+    })
+
+    t.test('an entry that fails the schema is a miss, counted', async (t) => {
+      const counting = sessionCache(store)
+      const s = fullSession(counting, 'u1')
+      await counting.set(s)
+      await store.set(keyOf(s.id), JSON.stringify({ id: s.id, userId: 'u1', createdAt: 'yesterday' }))
+      t.same(await counting.get(s.id), { ok: true, value: null })
+      await store.set(keyOf(s.id), '{corrupt')
+      t.same(await counting.get(s.id), { ok: true, value: null })
+      t.equal(counting.metrics.stats('sessions').errors, 2, 'both counted')
+      t.same(await counting.touch(s.id), { ok: true, value: false }, 'touch treats it as missing')
+    })
+
+    t.test('encrypted at rest; a tampered value is a miss, counted', async (t) => {
+      const sealed = sessionCache(store, { encryptionKeys: [{ id: 'k1', key: KEY_A }] })
+      t.equal(sealed.encrypted, true)
+      const s = fullSession(sealed, 'u1')
+      await sealed.set(s)
+      const raw = await store.get(keyOf(s.id))
+      const stored = raw.ok ? raw.value as string : ''
+      t.match(stored, /^enc1\.k1\./, 'stored sealed, naming its key')
+      t.notMatch(stored, /Mozilla/, 'no plaintext')
+      t.same(await sealed.get(s.id), { ok: true, value: s })
+      // flip one ciphertext character well inside the value (a last base64 character may be padding bits only)
+      const at = stored.length - 10
+      await store.set(keyOf(s.id), stored.slice(0, at) + (stored[at] === 'A' ? 'B' : 'A') + stored.slice(at + 1))
+      t.same(await sealed.get(s.id), { ok: true, value: null })
+      t.equal(sealed.metrics.stats('sessions').errors, 1)
+
+      // rotation: a new key encrypts, the old one still decrypts
+      await sealed.set(s)
+      const rotated = sessionCache(store, { encryptionKeys: [{ id: 'k2', key: KEY_B }, { id: 'k1', key: KEY_A }] })
+      t.same(await rotated.get(s.id), { ok: true, value: s }, 'old key still decrypts')
+      t.same(await rotated.touch(s.id), { ok: true, value: true })
+      const after = await store.get(keyOf(s.id))
+      t.match(after.ok && after.value, /^enc1\.k2\./, 're-sealed with the new key')
+      t.same(await cache.get(s.id), { ok: true, value: null }, 'without keys, a sealed value is a miss')
+    })
+
+    t.test('bad input is INVALID_ARGUMENT, never a throw', async (t) => {
+      const bad = ['', 'nope', 'x'.repeat(22) + '.short', 42 as unknown as string, 'a'.repeat(22) + '.' + 'b'.repeat(20) + ':x']
+      for (const id of bad) {
+        for (const r of [await cache.get(id), await cache.exists(id), await cache.delete(id), await cache.touch(id), cache.keyOf(id)]) {
+          t.equal(!r.ok && r.error.code, 'INVALID_ARGUMENT', `id ${JSON.stringify(id)}`)
+        }
+      }
+      for (const userId of ['', 'x'.repeat(513), 'a\nb', 7 as unknown as string]) {
+        for (const r of [await cache.getUserSessionIds(userId), await cache.deleteAllForUser(userId), cache.newId(userId), cache.indexKeyOf(userId)]) {
+          t.equal(!r.ok && r.error.code, 'INVALID_ARGUMENT', `userId ${JSON.stringify(userId)}`)
+        }
+      }
+      const except = await cache.deleteAllForUser('u1', { except: 'nope' })
+      t.equal(!except.ok && except.error.code, 'INVALID_ARGUMENT')
+      const s = fullSession(cache, 'u1')
+      const foreign = await cache.set({ ...s, userId: 'u2' })
+      t.match(!foreign.ok && foreign.error.message, /not made for this userId/)
+      const invalid = await cache.set({ ...s, createdAt: new Date(NaN) })
+      t.match(!invalid.ok && invalid.error.message, /createdAt/)
+      const notObject = await cache.set(null as never)
+      t.match(!notObject.ok && notObject.error.message, /^not a valid session: session:/)
+      await cache.set(s)
+      const longIp = await cache.touch(s.id, { ip: 'x'.repeat(100) })
+      t.match(!longIp.ok && longIp.error.message, /lastIpAddress/)
+      const ttl = await cache.set(s, { ttl: -1 })
+      t.equal(!ttl.ok && ttl.error.code, 'INVALID_ARGUMENT')
+      t.throws(() => sessionCache(store, { ttl: 0 }), TypeError)
+      t.throws(() => sessionCache(store, { encryptionKeys: [{ id: 'k', key: 'c2hvcnQ=' }] }), TypeError)
+    })
+
+    t.test('a script error is a counted failure, not a throw', async (t) => {
+      const counting = sessionCache(store)
+      const s = fullSession(counting, 'u1')
+      await counting.set(s)
+      await store.set(indexOf('u1'), 'not a sorted set')
+      for (const r of [await counting.set(s), await counting.touch(s.id), await counting.delete(s.id), await counting.getUserSessionIds('u1'), await counting.deleteAllForUser('u1')]) {
+        t.equal(r.ok, false)
+      }
+      t.equal(counting.metrics.stats('sessions').errors, 5)
+    })
+
+    t.test('deleting all: the revoke step failing after the list is a counted failure', async (t) => {
+      const counting = sessionCache(store)
+      await counting.set(fullSession(counting, 'u1'))
+      await store.set(indexOf('u1').replace(':sess-idx:', ':sess-rev:'), 'not a sorted set')
+      const r = await counting.deleteAllForUser('u1')
+      t.equal(!r.ok && r.error.code, 'INVALID_ARGUMENT', 'WRONGTYPE')
+      t.equal(counting.metrics.stats('sessions').errors, 1)
+    })
+  })
+}
+
+t.test('with the store failing every call is a counted failure, warned once', async (t) => {
+  const { store, close } = memoryStore('st3')
+  t.teardown(close)
+  const warnings: string[] = []
+  const cache = sessionCache(store, { logger: { warn: (_d, message) => { warnings.push(message) } } })
+  const s = fullSession(cache, 'u1')
+  faultyStore(t, store).fail('UNAVAILABLE')
+  const replies = [
+    await cache.get(s.id), await cache.exists(s.id), await cache.set(s), await cache.delete(s.id),
+    await cache.getUserSessionIds('u1'), await cache.deleteAllForUser('u1'), await cache.touch(s.id)
+  ]
+  for (const r of replies) t.equal(!r.ok && r.error.code, 'UNAVAILABLE', JSON.stringify(r))
+  t.equal(cache.metrics.stats('sessions').errors, replies.length)
+  t.equal(warnings.length, 1, 'warned once, not once per call')
+})
