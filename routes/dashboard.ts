@@ -56,7 +56,6 @@ export const DashboardData = Type.Object({
     kind: Type.Union([Type.Literal('redis'), Type.Literal('memory')]),
     status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
     latencyMs: Measured,
-    reason: Type.Union([Type.String(), Type.Null()]),
     degraded: Type.Array(Degradation, { description: 'what each plugin does while Redis is down; empty while it answers' })
   }),
   nodes: Type.Array(NodeRow, { description: 'circuit state per Redis node; empty on the memory store' }),
@@ -72,7 +71,7 @@ export const DashboardData = Type.Object({
   oauth: Type.Object({ issued: Count, consumed: Count, refused: Count }),
   traffic: Type.Object({
     stepMs: Count,
-    requests: Type.Array(Count, { description: 'requests answered per step, oldest first; the last step is the current one' }),
+    requests: Type.Array(Count, { description: 'requests answered per step (three minutes of seconds), oldest first; the last step is the current one' }),
     refused: Type.Array(Count, { description: '429 answers per step' }),
     errors: Type.Array(Count, { description: '5xx answers per step' })
   })
@@ -90,7 +89,7 @@ export class TrafficSeries {
   readonly #stamp: number[]
   readonly #counts: Array<[number, number, number]>
 
-  constructor (slots = 300, stepMs = 1000) {
+  constructor (slots = 180, stepMs = 1000) {
     this.stepMs = stepMs
     this.#slots = slots
     this.#stamp = new Array<number>(slots).fill(-1)
@@ -185,14 +184,17 @@ export class TrafficCounters {
 
 // ---- one source function per panel: the places to wire new numbers in ----
 
-/** Store health: the same call as /health (a PING under the deadline, the circuit first). */
+/**
+ * Store health: the same call as /health (a PING under the deadline, the
+ * circuit first). The reason of an outage is the client library's text, which
+ * belongs in the log, not in a response (lib/problem.ts): it is left out.
+ */
 async function storeStatus (app: FastifyInstance): Promise<DashboardSnapshot['store']> {
   const health = await app.cache.health()
   return {
     kind: health.store,
     status: health.status,
     latencyMs: health.latencyMs ?? null,
-    reason: health.reason ?? null,
     degraded: health.status === 'up' ? [] : degradations(app)
   }
 }

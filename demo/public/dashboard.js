@@ -146,7 +146,7 @@ function renderStore (store) {
     banner.textContent = `Redis is up (ping ${store.latencyMs === null ? 'n/a' : store.latencyMs.toFixed(1) + ' ms'}).`
   } else {
     banner.dataset.state = 'down'
-    banner.textContent = `Redis is down (${store.reason ?? 'unreachable'}): the service rides it out, degraded.`
+    banner.textContent = 'Redis is down: the service rides it out, degraded. What each plugin does meanwhile:'
   }
   const list = $('degraded')
   list.replaceChildren(...store.degraded.map((d) => {
@@ -186,6 +186,8 @@ function renderTraffic (traffic) {
     const i = n - 1 - (m * 60000) / traffic.stepMs
     children.push(svg('text', { x: x(i), y: h - 4, 'text-anchor': m === 0 ? 'end' : 'middle' }, m === 0 ? 'now' : `−${m} min`))
   }
+  const area = `${x(0)},${y(0)} ` + traffic.requests.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ') + ` ${x(n - 1)},${y(0)}`
+  children.push(svg('polygon', { class: 'requests-area', points: area }))
   for (const series of ['requests', 'refused', 'errors']) {
     const points = traffic[series].map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ')
     children.push(svg('polyline', { class: series, points }))
