@@ -56,3 +56,31 @@ t.test('in an app with only the cache plugin: the probes name only what is there
   t.same(ready.json().degraded.map((d: { component: string }) => d.component), ['cache'])
   t.equal(ready.json().followsRedis, false, 'off unless asked')
 })
+
+t.test('@fastify/under-pressure fed as docs/demo.md says: an outage shows on /status, and no route turns 503', async (t) => {
+  const { default: underPressure } = await import('@fastify/under-pressure')
+  const redis = await ownRedis(t)
+  await redis.kill()
+
+  // what docs/demo.md advises: the health check answers an object (truthy) that says what is degraded
+  const advised = await cachekitApp(t, redis, { cache: { startupWaitMs: 0 } })
+  await advised.register(underPressure, {
+    exposeStatusRoute: { url: '/status', routeOpts: {}, routeResponseSchemaOpts: { cache: { type: 'string' }, store: { type: 'string' } } },
+    healthCheck: async (instance) => {
+      const cache = await instance.cache.health()
+      return { cache: cache.status, store: cache.store }
+    }
+  })
+  advised.get('/work', async () => 'done')
+  t.equal((await advised.inject('/work')).statusCode, 200, 'routes keep serving, degraded')
+  t.same((await advised.inject('/status')).json(), { status: 'ok', cache: 'down', store: 'redis' })
+
+  // the trap it avoids: a boolean health check on Redis sheds every request while Redis is down
+  const trapped = await cachekitApp(t, redis, { cache: { startupWaitMs: 0 } })
+  await trapped.register(underPressure, {
+    healthCheckInterval: 60_000,
+    healthCheck: async (instance) => (await instance.cache.health()).status === 'up'
+  })
+  trapped.get('/work', async () => 'done')
+  t.equal((await trapped.inject('/work')).statusCode, 503)
+})
