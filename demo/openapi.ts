@@ -1,6 +1,7 @@
 import fastifySwagger, { type SwaggerTransform } from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
-import type { FastifyInstance, onRouteHookHandler } from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import { API_TAGS } from './api-tags.js'
 
 /**
  * The demo's API reference: every route's TypeBox schema as an OpenAPI 3.1
@@ -8,30 +9,6 @@ import type { FastifyInstance, onRouteHookHandler } from 'fastify'
  * served from the package, so it works offline. Registered before any route:
  * @fastify/swagger collects routes as they are added.
  */
-
-/** One tag per plugin whose routes the demo serves, and the demo's own: the sections of the reference. */
-export const API_TAGS = [
-  { name: 'session-cache', description: 'Sessions with a per-user index: create, read, touch, revoke one, log out everywhere (fastify-cachekit/session-cache).' },
-  { name: 'authz-cache', description: 'Cached permission checks; role changes invalidate the user\'s cached decisions (fastify-cachekit/authz-cache).' },
-  { name: 'oauth-state', description: 'One-time OAuth state tokens with PKCE, fail-closed: a state that cannot be checked is refused (fastify-cachekit/oauth-state).' },
-  { name: 'metrics', description: 'Per-namespace counters as JSON and as Prometheus text (fastify-cachekit/metrics).' },
-  { name: 'health', description: 'Liveness, readiness and the cache\'s health, for load balancers and Kubernetes probes.' },
-  { name: 'dashboard', description: 'What the landing page at / shows, as JSON.' }
-] as const
-
-export type ApiTag = typeof API_TAGS[number]['name']
-
-/**
- * An onRoute hook for a route plugin: every route it registers gets `tag`
- * (unless it names its own), so a route added to the plugin later lands in
- * the right section of the reference without anyone remembering to tag it.
- */
-export function tagRoutes (tag: ApiTag): onRouteHookHandler {
-  return (route) => {
-    const schema = route.schema ?? {}
-    if (schema.tags === undefined) route.schema = { ...schema, tags: [tag] }
-  }
-}
 
 const RateLimitRefusal = {
   description: 'Refused by the rate limiter (@fastify/rate-limit\'s body; `Retry-After` says when to come back)',

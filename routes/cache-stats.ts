@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { tagRoutes } from '../demo/openapi.js'
+import { tagRoutes } from '../demo/api-tags.js'
 
 const NamespaceStats = Type.Object({
   hits: Type.Integer(),

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import type { Decision, DecisionSource } from '../lib/rate-limit/token-bucket-script.js'
 import type { RedisStore } from '../lib/store/redis-store.js'
 import { METRICS_NAMESPACES } from '../lib/namespaces.js'
-import { tagRoutes } from '../demo/openapi.js'
+import { tagRoutes } from '../demo/api-tags.js'
 import { Degradation, degradations } from './health.js'
 
 /**

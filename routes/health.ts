@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyInstance } from 'fastify'
-import { tagRoutes } from '../demo/openapi.js'
+import { tagRoutes } from '../demo/api-tags.js'
 
 export const HealthReply = Type.Object({
   status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded')]),

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthProviderRegistry } from '../demo/oauth-providers.js'
-import { tagRoutes } from '../demo/openapi.js'
+import { tagRoutes } from '../demo/api-tags.js'
 import { failureProblem, problem, ProblemResponse, sendProblem } from '../lib/problem.js'
 import type { Failure } from '../lib/result.js'
 

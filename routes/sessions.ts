@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { tagRoutes } from '../demo/openapi.js'
+import { tagRoutes } from '../demo/api-tags.js'
 import { failureProblem, problem, ProblemResponse, sendProblem } from '../lib/problem.js'
 import type { Failure } from '../lib/result.js'
 import { MAX_USER_ID_LENGTH, SessionDetails, SessionJsonSchema } from '../lib/session/schema.js'
