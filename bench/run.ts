@@ -1,5 +1,7 @@
 import os from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { startRedis } from '../harness/redis-server.js'
+import { writeCharts, type ChartRow } from './charts.js'
 import { median, type BenchContext } from './harness.js'
 import { measureOutage } from './outage.js'
 import { scenarios } from './scenarios/index.js'
@@ -10,7 +12,8 @@ import { scenarios } from './scenarios/index.js'
  * rotated, and prints medians and ratios (ours ÷ anchor).
  *
  * BENCH_ROUNDS (default 5), BENCH_DURATION_MS (default 3000 per measurement),
- * BENCH_CONNECTIONS (default 50), BENCH_ONLY (substring of scenario names).
+ * BENCH_CONNECTIONS (default 50), BENCH_ONLY (substring of scenario names),
+ * BENCH_CHARTS_DIR (default docs/img: one SVG chart per scenario run).
  */
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5)
@@ -24,6 +27,7 @@ const ctx: BenchContext = {
 
 const fmt = (n: number): string => n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2)
 const rows: string[] = []
+const chartRows: ChartRow[] = []
 const allNotes: string[] = []
 let missed = 0
 console.log(`# cachekit bench — ${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, node ${process.version}, ${rounds} rounds × ${ctx.durationMs} ms, interleaved\n`)
@@ -57,6 +61,7 @@ try {
       if (target !== undefined && ratio < target) missed++
       const shown = isOurs ? '—' : `${ratio.toFixed(2)}× (${(median(ours) / median(own)).toFixed(2)}×)`
       rows.push(`| ${scenario.name} | ${isOurs ? `**${name}**` : name} | ${fmt(median(own))} ${scenario.unit} | ${shown} | ${verdict} |`)
+      chartRows.push({ scenario: scenario.name, variant: name, ours: isOurs, median: median(own), unit: scenario.unit, ...(isOurs ? {} : { ratio }) })
     }
     console.log(rows.slice(-names.length).join('\n'))
     const notes = run.notes?.() ?? []
@@ -68,6 +73,8 @@ try {
 }
 console.log('\n| scenario | variant | median | ours ÷ this: per-round median (ratio of medians) | target |\n| --- | --- | --- | --- | --- |\n' + rows.join('\n'))
 if (allNotes.length > 0) console.log('\n' + allNotes.map((note) => `- ${note}`).join('\n'))
+const charts = writeCharts(chartRows, process.env.BENCH_CHARTS_DIR ?? fileURLToPath(new URL('../docs/img', import.meta.url)), `median of ${rounds} round${rounds === 1 ? '' : 's'} × ${ctx.durationMs} ms, ${new Date().toISOString().slice(0, 10)}; higher is better`)
+if (charts.length > 0) console.log('\ncharts: ' + charts.join(', '))
 
 if (only === undefined || 'outage'.includes(only)) {
   const o = await measureOutage()

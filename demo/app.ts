@@ -1,11 +1,14 @@
 import fastifyEnv from '@fastify/env'
+import fastifyStatic from '@fastify/static'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { newEnforcer } from 'casbin'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { fileURLToPath } from 'node:url'
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRouteHookHandler } from 'fastify'
 import type { CasbinEnforcer } from '../lib/authz/casbin.js'
 import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from './authz-policy.js'
 import { EnvSchema, type Env } from './config.js'
 import { DEMO_OAUTH_PROVIDERS } from './oauth-providers.js'
+import { registerOpenApi } from './openapi.js'
 import { parseEncryptionKeys } from '../lib/session/crypto.js'
 import type { RedisClient } from '../lib/store/redis-store.js'
 import authzPlugin from '../plugins/authz-cache.js'
@@ -16,6 +19,7 @@ import sessionCachePlugin from '../plugins/session-cache.js'
 import metricsPlugin from '../plugins/metrics.js'
 import authzRoutes from '../routes/authz.js'
 import cacheStatsRoutes from '../routes/cache-stats.js'
+import dashboardRoutes from '../routes/dashboard.js'
 import healthRoutes from '../routes/health.js'
 import oauthRoutes from '../routes/oauth.js'
 import { DEMO_RATE_LIMITS } from './rate-limits.js'
@@ -35,6 +39,8 @@ export interface BuildAppExtras {
   redisClient?: RedisClient
   /** The casbin enforcer of the authz demo; default: a fresh one over authz/model.conf and authz/policy.csv. */
   authzEnforcer?: CasbinEnforcer
+  /** Called with every route as it is added, before the app's own hooks see it (tests enumerate the routes). */
+  onRoute?: onRouteHookHandler
 }
 
 /**
@@ -54,6 +60,7 @@ export async function buildApp (env: Record<string, string | undefined> = proces
     trustProxy: config.TRUST_PROXY
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.decorate('config', config)
+  if (extras.onRoute !== undefined) app.addHook('onRoute', extras.onRoute)
 
   await app.register(metricsPlugin)
   await app.register(cachePlugin, {
@@ -86,7 +93,12 @@ export async function buildApp (env: Record<string, string | undefined> = proces
     denyTtl: config.AUTHZ_DENY_TTL_SECONDS
   })
 
-  await app.register(healthRoutes)
+  // before any route: @fastify/swagger collects them as they are added
+  await registerOpenApi(app)
+  // the landing page and its dashboard (demo/public/, no build step); the dashboard's hook counts every route's traffic
+  await app.register(fastifyStatic, { root: fileURLToPath(new URL('public', import.meta.url)), wildcard: false })
+  await app.register(dashboardRoutes)
+  await app.register(healthRoutes, { readinessFollowsRedis: config.READINESS_FOLLOWS_REDIS })
   await app.register(authzRoutes)
   await app.register(cacheStatsRoutes)
   await app.register(oauthRoutes, { providers: DEMO_OAUTH_PROVIDERS })

@@ -35,7 +35,8 @@ export const EnvSchema = Type.Object({
     FailPolicySchema.anyOf,
     { default: 'open', description: 'What the rate limiter does when Redis fails: open (allow), closed (503), local (in-process bucket)' }
   ),
-  TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-For (only behind a proxy you run)' })
+  TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-For (only behind a proxy you run)' }),
+  READINESS_FOLLOWS_REDIS: Type.Boolean({ default: false, description: 'GET /health/ready answers 503 while Redis is down (off: an outage leaves instances ready, degraded)' })
 })
 
 export type Env = Static<typeof EnvSchema>

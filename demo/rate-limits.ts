@@ -12,6 +12,9 @@ const perMinute = (max: number): Static<typeof RoutePolicySchema> => ({ max, tim
 
 export const DEMO_RATE_LIMITS: Record<string, Static<typeof RoutePolicySchema> | false> = {
   'GET /health': false,
+  'GET /health/live': false,
+  'GET /health/ready': false,
+  'GET /dashboard/data': false,
   'GET /metrics': false,
   'POST /sessions': perMinute(5),
   'GET /sessions/:id': perMinute(120),

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { tagRoutes } from '../demo/api-tags.js'
 import { failureProblem, problem, ProblemResponse, sendProblem } from '../lib/problem.js'
 
 // no control characters: the key builder refuses them (a check would only deny)
@@ -16,6 +17,7 @@ export const DEMO_SUBJECT_HEADER = 'x-user-id'
  * (which invalidate that user's cached decisions), and one guarded route.
  */
 const authzRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRoute', tagRoutes('authz-cache'))
   app.post('/authz/check', {
     schema: {
       body: Type.Object({ userId: Identifier, resource: Identifier, action: Identifier }, { additionalProperties: false }),
@@ -33,7 +35,7 @@ const authzRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (!done.ok) return sendProblem(reply, failureProblem(done, request.url, 'authorization cache'))
     return await reply.code(204).send()
   }
-  const roleSchema = { params: RoleParams, response: { 400: ProblemResponse, 500: ProblemResponse, 501: ProblemResponse, 503: ProblemResponse } }
+  const roleSchema = { params: RoleParams, response: { 204: Type.Null(), 400: ProblemResponse, 500: ProblemResponse, 501: ProblemResponse, 503: ProblemResponse } }
   app.put('/users/:userId/roles/:role', { schema: roleSchema }, editRole('assignRole'))
   app.delete('/users/:userId/roles/:role', { schema: roleSchema }, editRole('revokeRole'))
 

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthProviderRegistry } from '../demo/oauth-providers.js'
+import { tagRoutes } from '../demo/api-tags.js'
 import { failureProblem, problem, ProblemResponse, sendProblem } from '../lib/problem.js'
 import type { Failure } from '../lib/result.js'
 
@@ -48,6 +49,7 @@ function failed (request: FastifyRequest, reply: FastifyReply, failure: Failure)
  * app does that with @fastify/oauth2, see docs/oauth-state.md).
  */
 const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async (app, { providers }) => {
+  app.addHook('onRoute', tagRoutes('oauth-state'))
   const unknown = (request: FastifyRequest, reply: FastifyReply, name: string): FastifyReply =>
     sendProblem(reply, problem('NOT_FOUND', `unknown OAuth provider ${JSON.stringify(name)}; known: ${providers.names.join(', ')}`, request.url))
 

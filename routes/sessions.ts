@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { tagRoutes } from '../demo/api-tags.js'
 import { failureProblem, problem, ProblemResponse, sendProblem } from '../lib/problem.js'
 import type { Failure } from '../lib/result.js'
 import { MAX_USER_ID_LENGTH, SessionDetails, SessionJsonSchema } from '../lib/session/schema.js'
@@ -24,6 +25,7 @@ function notFound (request: FastifyRequest, reply: FastifyReply): FastifyReply {
 }
 
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRoute', tagRoutes('session-cache'))
   // a login: the rate limiter gives this route its own per-IP policy
   app.post('/sessions', {
     schema: {
