@@ -43,6 +43,14 @@ export interface BuildAppExtras {
   onRoute?: onRouteHookHandler
 }
 
+/** Where OAuth callback URLs come from: PUBLIC_BASE_URL, else the forwarded host behind a trusted proxy, else HOST:PORT. */
+function publicBase (config: Env): { publicBaseUrl: string } | { trustForwardedHost: true } {
+  if (config.PUBLIC_BASE_URL !== '') return { publicBaseUrl: config.PUBLIC_BASE_URL }
+  if (config.TRUST_PROXY) return { trustForwardedHost: true }
+  const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST
+  return { publicBaseUrl: `http://${host}:${config.PORT}` }
+}
+
 /**
  * The demo app, unstarted: validates `env` as start-up does (a bad value
  * rejects with a message naming the variable), registers the plugins and the
@@ -101,7 +109,7 @@ export async function buildApp (env: Record<string, string | undefined> = proces
   await app.register(healthRoutes, { readinessFollowsRedis: config.READINESS_FOLLOWS_REDIS })
   await app.register(authzRoutes)
   await app.register(cacheStatsRoutes)
-  await app.register(oauthRoutes, { providers: DEMO_OAUTH_PROVIDERS })
+  await app.register(oauthRoutes, { providers: DEMO_OAUTH_PROVIDERS, ...publicBase(config) })
   await app.register(sessionRoutes)
   return app
 }

@@ -36,6 +36,7 @@ export const EnvSchema = Type.Object({
     { default: 'open', description: 'What the rate limiter does when Redis fails: open (allow), closed (503), local (in-process bucket)' }
   ),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-For (only behind a proxy you run)' }),
+  PUBLIC_BASE_URL: Type.String({ default: '', pattern: '^(|https?://[^/\\s]+(/\\S*)?)$', description: 'Public origin the OAuth callback URLs are built on (https://app.example.com); empty = http://HOST:PORT, or the forwarded host when TRUST_PROXY is on. Never the Host header otherwise' }),
   READINESS_FOLLOWS_REDIS: Type.Boolean({ default: false, description: 'GET /health/ready answers 503 while Redis is down (off: an outage leaves instances ready, degraded)' })
 })
 

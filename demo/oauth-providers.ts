@@ -14,6 +14,8 @@ export interface OAuthProvider {
   readonly scope: readonly string[]
   /** Send a PKCE S256 challenge; the verifier stays in the state store. */
   readonly pkce: boolean
+  /** The callback URL registered with the provider; default: the routes' public base URL + `/oauth/<name>/callback`. */
+  readonly redirectUri?: string
 }
 
 export interface AuthorizationUrlParams {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { OAuthProviderRegistry } from '../demo/oauth-providers.js'
+import type { OAuthProvider, OAuthProviderRegistry } from '../demo/oauth-providers.js'
 import { tagRoutes } from '../demo/api-tags.js'
 import { failureProblem, problem, ProblemResponse, sendProblem } from '../lib/problem.js'
 import type { Failure } from '../lib/result.js'
@@ -9,6 +9,20 @@ import type { Failure } from '../lib/result.js'
 export interface OAuthRoutesOptions {
   /** The providers `:provider` may name (the demo passes DEMO_OAUTH_PROVIDERS). */
   providers: OAuthProviderRegistry
+  /**
+   * The public origin (and path prefix) the callback URL is built on, e.g.
+   * `https://app.example.com`: `<publicBaseUrl>/oauth/<provider>/callback`.
+   * A provider's own `redirectUri` wins over it. The request's Host is never used
+   * unless `trustForwardedHost` says a proxy the deployment runs sets it.
+   */
+  publicBaseUrl?: string
+  /** Build the callback URL from the request's (forwarded) protocol and host when no base URL is set; only behind a trusted proxy. */
+  trustForwardedHost?: boolean
+}
+
+/** `base` joined with `path`: no double slash, the base's own path kept. */
+function joinUrl (base: string, path: string): string {
+  return base.replace(/\/+$/, '') + path
 }
 
 const ProviderParams = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 64 }) })
@@ -48,7 +62,19 @@ function failed (request: FastifyRequest, reply: FastifyReply, failure: Failure)
  * to; `callback` accepts that state once. The code is not exchanged here (a real
  * app does that with @fastify/oauth2, see docs/oauth-state.md).
  */
-const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async (app, { providers }) => {
+const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async (app, { providers, publicBaseUrl, trustForwardedHost = false }) => {
+  if (publicBaseUrl !== undefined && !/^https?:\/\/[^/\s]+(\/\S*)?$/.test(publicBaseUrl)) {
+    throw new Error(`oauth routes: publicBaseUrl must be an absolute http(s) URL, got ${JSON.stringify(publicBaseUrl)}`)
+  }
+  if (publicBaseUrl === undefined && !trustForwardedHost) {
+    throw new Error('oauth routes: set publicBaseUrl (the callback URL is never built from the Host header unless trustForwardedHost is set behind a proxy you run)')
+  }
+  const redirectUriOf = (request: FastifyRequest, provider: OAuthProvider): string => {
+    const path = `/oauth/${provider.name}/callback`
+    if (provider.redirectUri !== undefined) return provider.redirectUri
+    if (publicBaseUrl !== undefined) return joinUrl(publicBaseUrl, path)
+    return `${request.protocol}://${request.host}${path}`
+  }
   app.addHook('onRoute', tagRoutes('oauth-state'))
   const unknown = (request: FastifyRequest, reply: FastifyReply, name: string): FastifyReply =>
     sendProblem(reply, problem('NOT_FOUND', `unknown OAuth provider ${JSON.stringify(name)}; known: ${providers.names.join(', ')}`, request.url))
@@ -58,7 +84,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox<OAuthRoutesOptions> = async (app, {
   }, async (request, reply) => {
     const provider = providers.get(request.params.provider)
     if (provider === undefined) return unknown(request, reply, request.params.provider)
-    const redirectUri = `${request.protocol}://${request.host}/oauth/${provider.name}/callback`
+    const redirectUri = redirectUriOf(request, provider)
     const created = await app.oauthState.create({ ...request.body, provider: provider.name, redirectUri, pkce: provider.pkce })
     if (!created.ok) return failed(request, reply, created)
     const { state, expiresIn, codeChallenge } = created.value

@@ -39,7 +39,7 @@ for (const name of BACKENDS) {
       t.equal(url.searchParams.get('response_type'), 'code')
       t.equal(url.searchParams.get('client_id'), 'cachekit-demo')
       t.equal(url.searchParams.get('scope'), 'openid profile')
-      t.equal(url.searchParams.get('redirect_uri'), 'http://localhost:80/oauth/demo/callback')
+      t.equal(url.searchParams.get('redirect_uri'), 'http://127.0.0.1:3000/oauth/demo/callback', 'from HOST and PORT when PUBLIC_BASE_URL is unset')
       t.match(url.searchParams.get('code_challenge'), /^[A-Za-z0-9_-]{43}$/)
       t.equal(url.searchParams.get('code_challenge_method'), 'S256')
     })
@@ -74,6 +74,33 @@ for (const name of BACKENDS) {
   })
 }
 
+t.test('the redirect URI never comes from Host or X-Forwarded-Host unless the proxy is trusted', async (t) => {
+  const redirectOf = async (app: FastifyInstance, headers: Record<string, string>): Promise<string | null> => {
+    const res = await app.inject({ method: 'POST', url: '/oauth/demo/start', payload: { userId: 'alice' }, headers })
+    t.equal(res.statusCode, 201)
+    return new URL(res.json().authorizationUrl as string).searchParams.get('redirect_uri')
+  }
+  const forged = { host: 'evil.example', 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' }
+
+  const plain = await demoApp(t, 'memory')
+  t.equal(await redirectOf(plain, forged), 'http://127.0.0.1:3000/oauth/demo/callback', 'a forged Host is ignored')
+  const state = (await plain.inject({ method: 'POST', url: '/oauth/demo/start', payload: { userId: 'alice' }, headers: forged })).json().state as string
+  const consumed = await plain.oauthState.consume(state, { provider: 'demo' })
+  t.equal(consumed.ok && consumed.value?.redirectUri, 'http://127.0.0.1:3000/oauth/demo/callback', 'and the stored redirect URI is the configured one')
+
+  const configured = await demoApp(t, 'memory', { PUBLIC_BASE_URL: 'https://app.example.com/base/' })
+  t.equal(await redirectOf(configured, forged), 'https://app.example.com/base/oauth/demo/callback', 'PUBLIC_BASE_URL wins')
+
+  const proxied = await demoApp(t, 'memory', { PUBLIC_BASE_URL: 'https://app.example.com', TRUST_PROXY: 'true' })
+  t.equal(await redirectOf(proxied, forged), 'https://app.example.com/oauth/demo/callback', 'PUBLIC_BASE_URL wins even behind a trusted proxy')
+
+  const trusted = await demoApp(t, 'memory', { TRUST_PROXY: 'true' })
+  t.equal(await redirectOf(trusted, { 'x-forwarded-host': 'app.example.net', 'x-forwarded-proto': 'https' }), 'https://app.example.net/oauth/demo/callback',
+    'behind a trusted proxy without PUBLIC_BASE_URL, the forwarded host is used')
+
+  await t.rejects(demoApp(t, 'memory', { PUBLIC_BASE_URL: 'javascript:alert(1)' }), /PUBLIC_BASE_URL/, 'a base URL that is not http(s) is refused at start-up')
+})
+
 t.test('with the store failing: start answers 503 and callback refuses with 503', async (t) => {
   const app = await demoApp(t, 'memory')
   const started = await start(app, 'demo', { userId: 'alice' })
@@ -98,6 +125,7 @@ t.test('with the store failing: start answers 503 and callback refuses with 503'
 async function customApp (t: Test, ttl: number): Promise<FastifyInstance> {
   const app = await cachekitApp(t, 'memory', { oauthState: { ttl } })
   await app.register(oauthRoutes, {
+    publicBaseUrl: 'https://app.example.org',
     providers: new OAuthProviderRegistry([
       { name: 'demo', authorizeUrl: 'https://a.example/authorize', clientId: 'a', scope: ['x'], pkce: true },
       { name: 'plain', authorizeUrl: 'https://b.example/authorize?tenant=t1', clientId: 'b', scope: [], pkce: false }
@@ -124,4 +152,25 @@ t.test('routes over a custom registry: no-PKCE provider, provider binding, expir
   t.equal(expiring.json.expiresIn, 0.15)
   await sleep(250)
   t.equal((await callback(app, 'demo', { code: 'c', state: expiring.json.state as string })).status, 400, 'an expired state is refused')
+})
+
+t.test('routes options: a provider\'s own redirectUri wins; a base URL or a trusted proxy is required', async (t) => {
+  const app = await cachekitApp(t, 'memory', { oauthState: {} })
+  await app.register(oauthRoutes, {
+    publicBaseUrl: 'https://app.example.org/',
+    providers: new OAuthProviderRegistry([
+      { name: 'fixed', authorizeUrl: 'https://a.example/authorize', clientId: 'a', scope: [], pkce: false, redirectUri: 'https://cb.example.org/done' },
+      { name: 'based', authorizeUrl: 'https://a.example/authorize', clientId: 'a', scope: [], pkce: false }
+    ])
+  })
+  const uriOf = async (provider: string): Promise<string | null> =>
+    new URL((await start(app, provider, { userId: 'bob' })).json.authorizationUrl as string).searchParams.get('redirect_uri')
+  t.equal(await uriOf('fixed'), 'https://cb.example.org/done')
+  t.equal(await uriOf('based'), 'https://app.example.org/oauth/based/callback', 'one slash between base and path')
+
+  const providers = new OAuthProviderRegistry([])
+  const bare = await cachekitApp(t, 'memory')
+  await t.rejects(async () => { await bare.register(oauthRoutes, { providers }) }, /set publicBaseUrl/)
+  const bad = await cachekitApp(t, 'memory')
+  await t.rejects(async () => { await bad.register(oauthRoutes, { providers, publicBaseUrl: 'ftp://x' }) }, /publicBaseUrl must be an absolute http\(s\) URL/)
 })
