@@ -52,6 +52,11 @@ export type CachePluginOptions = Static<typeof CachePluginOptionsSchema> & {
 type Resolved = Required<Omit<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret'>> &
   Pick<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret'>
 
+/** Boot's warning on a shared Redis without `hashSecret`. */
+export const NO_HASH_SECRET = 'cachekit-cache: no hashSecret on a shared Redis: personal key parts (user ids, authz subjects, ' +
+  'emails, IPs) are hashed with a public default secret, so anyone who can read the keys can confirm a guessed identity. ' +
+  'Give every instance the same secret, made with: openssl rand -base64 32 (CACHE_KEY_HASH_SECRET in the demo)'
+
 /** Resolves true once the client is ready, false when `ms` pass first. */
 function readyWithin (client: RedisClient, ms: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true)
@@ -135,6 +140,7 @@ export default fp<CachePluginOptions>(async function cachekitCache (fastify, opt
     logger: fastify.log,
     warnIntervalMs: opts.warnIntervalMs
   })
+  if (redis !== undefined && (opts.hashSecret ?? '') === '') fastify.log.warn(NO_HASH_SECRET)
   if (redis === undefined) fastify.addHook('onClose', async () => { await store.close() })
   else await connectRedis(fastify, redis, context, opts.startupWaitMs)
 
