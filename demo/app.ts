@@ -9,6 +9,7 @@ import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from './authz-policy.js'
 import { EnvSchema, type Env } from './config.js'
 import { DEMO_OAUTH_PROVIDERS } from './oauth-providers.js'
 import { registerOpenApi } from './openapi.js'
+import { httpServerOptions, installHttpErrors } from './http.js'
 import { parseEncryptionKeys } from '../lib/session/crypto.js'
 import type { RedisClient } from '../lib/store/redis-store.js'
 import authzPlugin from '../plugins/authz-cache.js'
@@ -65,9 +66,12 @@ export async function buildApp (env: Record<string, string | undefined> = proces
 
   const app = Fastify({
     logger: extras.logger ?? { level: config.LOG_LEVEL },
-    trustProxy: config.TRUST_PROXY
+    trustProxy: config.TRUST_PROXY,
+    ...httpServerOptions(config)
   }).withTypeProvider<TypeBoxTypeProvider>()
   app.decorate('config', config)
+  // before any route: it records each route's methods (405 with Allow); problem bodies for every error
+  installHttpErrors(app)
   if (extras.onRoute !== undefined) app.addHook('onRoute', extras.onRoute)
 
   await app.register(metricsPlugin)

@@ -37,6 +37,9 @@ export const EnvSchema = Type.Object({
   ),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-For (only behind a proxy you run)' }),
   PUBLIC_BASE_URL: Type.String({ default: '', pattern: '^(|https?://[^/\\s]+(/\\S*)?)$', description: 'Public origin the OAuth callback URLs are built on (https://app.example.com); empty = http://HOST:PORT, or the forwarded host when TRUST_PROXY is on. Never the Host header otherwise' }),
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000, description: 'A request (headers and body) must arrive within this, or it is answered 408 and its socket closed' }),
+  HTTP_CONNECTION_TIMEOUT_MS: Type.Integer({ default: 75_000, minimum: 100, maximum: 3_600_000, description: 'An idle socket is closed after this' }),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ default: 72_000, minimum: 100, maximum: 3_600_000, description: 'How long a keep-alive connection waits for its next request (above your load balancer\'s idle timeout)' }),
   READINESS_FOLLOWS_REDIS: Type.Boolean({ default: false, description: 'GET /health/ready answers 503 while Redis is down (off: an outage leaves instances ready, degraded)' })
 })
 

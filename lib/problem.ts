@@ -19,6 +19,10 @@ import type { ErrorCode, Failure } from './result.js'
  * | `INTERNAL`         | 500    | a fault on our side: bad stored data, a script, a dependency's error |
  * | `NOT_IMPLEMENTED`  | 501    | the app was set up without what this route needs |
  * | `UNAVAILABLE`      | 503    | the store timed out or is unreachable: try again later |
+ * | `METHOD_NOT_ALLOWED` | 405  | a known path asked with another method (the `Allow` header lists them) |
+ * | `PAYLOAD_TOO_LARGE` | 413   | the body is larger than the server accepts |
+ * | `UNSUPPORTED_MEDIA_TYPE` | 415 | a body in a content type the route does not parse |
+ * | `CACHE_UNAVAILABLE`, `SESSION_CACHE_UNAVAILABLE`, `AUTHZ_UNAVAILABLE`, `OAUTH_STATE_UNAVAILABLE` | 503 | `UNAVAILABLE`, naming the component whose store is down |
  *
  * The detail of an outage or a fault is a fixed sentence naming the service,
  * never the error's own message: that carries client-library and server
@@ -37,7 +41,14 @@ export const PROBLEM_CODES = {
   RATE_LIMITED: { status: 429, title: 'Too Many Requests' },
   INTERNAL: { status: 500, title: 'Internal Server Error' },
   NOT_IMPLEMENTED: { status: 501, title: 'Not Implemented' },
-  UNAVAILABLE: { status: 503, title: 'Service Unavailable' }
+  UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method Not Allowed' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Content Too Large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported Media Type' },
+  CACHE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
+  SESSION_CACHE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
+  AUTHZ_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
+  OAUTH_STATE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' }
 } as const
 
 export type ProblemCode = keyof typeof PROBLEM_CODES
@@ -87,13 +98,15 @@ const PROBLEM_OF_ERROR: Record<ErrorCode, ProblemCode> = {
 /**
  * The problem body of a failed call to `service` (named in the detail: "the
  * session cache"). Only an INVALID_ARGUMENT keeps its message, which is ours
- * and tells the caller what to fix.
+ * and tells the caller what to fix. An outage answers `unavailable`, a 503 code
+ * naming the component (`OAUTH_STATE_UNAVAILABLE`); default `UNAVAILABLE`.
  */
-export function failureProblem (failure: Failure, instance: string, service: string): Problem {
-  const code = PROBLEM_OF_ERROR[failure.error.code]
+export function failureProblem (failure: Failure, instance: string, service: string, unavailable: ProblemCode = 'UNAVAILABLE'): Problem {
+  const mapped = PROBLEM_OF_ERROR[failure.error.code]
+  const code = mapped === 'UNAVAILABLE' ? unavailable : mapped
   const detail = code === 'INVALID_ARGUMENT'
     ? failure.error.message
-    : code === 'UNAVAILABLE'
+    : mapped === 'UNAVAILABLE'
       ? `The ${service} is unavailable; try again later.`
       : `The ${service} failed to answer.`
   return problem(code, detail, instance)

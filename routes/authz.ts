@@ -32,7 +32,7 @@ const authzRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const policy = app.authz.policy
     if (policy === undefined) return sendProblem(reply, problem('NOT_IMPLEMENTED', 'roles are edited through a casbin enforcer, and this app has none', request.url))
     const done = await policy[edit](request.params.userId, request.params.role)
-    if (!done.ok) return sendProblem(reply, failureProblem(done, request.url, 'authorization cache'))
+    if (!done.ok) return sendProblem(reply, failureProblem(done, request.url, 'authorization cache', 'AUTHZ_UNAVAILABLE'))
     return await reply.code(204).send()
   }
   const roleSchema = { params: RoleParams, response: { 204: Type.Null(), 400: ProblemResponse, 500: ProblemResponse, 501: ProblemResponse, 503: ProblemResponse } }

@@ -25,8 +25,8 @@ function joinUrl (base: string, path: string): string {
   return base.replace(/\/+$/, '') + path
 }
 
-const ProviderParams = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 64 }) })
-const errors = { 400: ProblemResponse, 404: ProblemResponse, 500: ProblemResponse, 503: ProblemResponse }
+const ProviderParams = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
+const errors = { 400: ProblemResponse, 404: ProblemResponse, 405: ProblemResponse, 413: ProblemResponse, 415: ProblemResponse, 500: ProblemResponse, 503: ProblemResponse }
 
 export const StartBody = Type.Object({
   userId: Type.String({ minLength: 1, maxLength: 256 }),
@@ -41,8 +41,12 @@ export const StartReply = Type.Object({
 
 export const CallbackQuery = Type.Object({
   code: Type.String({ minLength: 1, maxLength: 2048 }),
-  state: Type.String({ maxLength: 256 })
-})
+  state: Type.String({ maxLength: 256 }),
+  // what providers may add to a callback (RFC 9207 iss, OpenID session_state, the granted scope)
+  iss: Type.Optional(Type.String({ maxLength: 2048 })),
+  scope: Type.Optional(Type.String({ maxLength: 2048 })),
+  session_state: Type.Optional(Type.String({ maxLength: 2048 }))
+}, { additionalProperties: false })
 
 export const CallbackReply = Type.Object({
   userId: Type.String(),
@@ -53,7 +57,7 @@ export const CallbackReply = Type.Object({
 
 /** A state that could not be issued or checked: refused, never accepted (fail closed). */
 function failed (request: FastifyRequest, reply: FastifyReply, failure: Failure): FastifyReply {
-  return sendProblem(reply, failureProblem(failure, request.url, 'OAuth state store'))
+  return sendProblem(reply, failureProblem(failure, request.url, 'OAuth state store', 'OAUTH_STATE_UNAVAILABLE'))
 }
 
 /**

@@ -114,11 +114,11 @@ t.test('with the store failing: start answers 503 and callback refuses with 503'
     status: 503,
     detail: 'The OAuth state store is unavailable; try again later.',
     instance: '/oauth/demo/start',
-    code: 'UNAVAILABLE'
-  }, 'a fixed sentence, never the Redis client\'s message')
+    code: 'OAUTH_STATE_UNAVAILABLE'
+  }, 'a fixed sentence and a stable code, never the Redis client\'s message')
   const checked = await callback(app, 'demo', { code: 'c0de', state: started.json.state as string })
   t.equal(checked.status, 503, 'a state that cannot be checked is refused')
-  t.match(checked.json, { code: 'UNAVAILABLE', detail: 'The OAuth state store is unavailable; try again later.' })
+  t.match(checked.json, { code: 'OAUTH_STATE_UNAVAILABLE', detail: 'The OAuth state store is unavailable; try again later.' })
 })
 
 /** A bare server with the plugin and the routes over a registry of our own. */

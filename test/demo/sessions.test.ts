@@ -61,7 +61,7 @@ for (const name of BACKENDS) {
     t.test('bad login bodies are 400', async (t) => {
       const missing = await login({})
       t.equal(missing.statusCode, 400)
-      t.match(missing.json().message, /userId/)
+      t.match(missing.json().detail, /userId/)
       const past = await login({ userId: 'alice', expiresAt: new Date(Date.now() - 60_000).toISOString() })
       t.equal(past.statusCode, 400)
       t.match(past.json(), { code: 'INVALID_ARGUMENT', detail: /expiresAt is in the past/ })
