@@ -16,6 +16,20 @@ export interface OutageFigures {
   slowestCallHungMs: number
   healthyAfterRestartMs: number
   callsPerPhase: number
+  /** The slowest of `concurrentRequests` requests that each meet the limiter and the state store while Redis hangs. */
+  slowestTwoCallRequestHungMs: number
+  concurrentRequests: number
+}
+
+/** The slowest of `n` concurrent `POST /oauth/demo/start` (a limiter take, then a state write): two Redis calls each. */
+async function slowestTwoCallRequest (app: Awaited<ReturnType<typeof buildApp>>, n: number): Promise<number> {
+  const times = await Promise.all(Array.from({ length: n }, async (_v, i) => {
+    const started = performance.now()
+    const res = await app.inject({ method: 'POST', url: '/oauth/demo/start', payload: { userId: `u${i}` }, remoteAddress: `10.0.0.${i + 1}` })
+    if (res.statusCode !== 503) throw new Error(`expected 503 while Redis hangs, got ${res.statusCode}`)
+    return performance.now() - started
+  }))
+  return Math.max(...times)
 }
 
 async function slowestCall (call: () => Promise<{ ok: boolean }>, n: number): Promise<number> {
@@ -51,7 +65,14 @@ export async function measureOutage (calls = 200): Promise<OutageFigures> {
       redis.pause()
       const slowestCallHungMs = await slowestCall(() => app.cache.get('bench:k'), calls)
       redis.resume()
-      return { deadlineMs, bootWhileDownMs, slowestCallDeadMs, slowestCallHungMs, healthyAfterRestartMs, callsPerPhase: calls }
+
+      // a request that meets two Redis calls in an outage, before the breaker opens, costs one deadline
+      while ((await app.inject('/health')).json().status !== 'healthy') await sleep(10)
+      const concurrentRequests = 20
+      redis.pause()
+      const slowestTwoCallRequestHungMs = await slowestTwoCallRequest(app, concurrentRequests)
+      redis.resume()
+      return { deadlineMs, bootWhileDownMs, slowestCallDeadMs, slowestCallHungMs, healthyAfterRestartMs, callsPerPhase: calls, slowestTwoCallRequestHungMs, concurrentRequests }
     } finally {
       await app.close()
     }

@@ -1,7 +1,8 @@
 import { KeyBuilder } from './keys.js'
 import { DEFAULT_WARN_INTERVAL_MS, ThrottledWarning, type Logger } from './log-throttle.js'
 import { CacheMetrics } from './metrics.js'
-import type { ErrorCode, Failure } from './result.js'
+import { spendBudget } from './request-budget.js'
+import { isOutage, type ErrorCode, type Failure } from './result.js'
 import type { Store } from './store/store.js'
 
 /**
@@ -83,6 +84,8 @@ export class ComponentContext {
    */
   failed (namespace: string, failure: Failure, message: string, report: FailureReport = {}): Failure {
     this.metrics.error(namespace)
+    // the request's later Redis calls fail fast (lib/request-budget.ts)
+    if (isOutage(failure.error)) spendBudget()
     const { code } = failure.error
     if (!CALLERS.has(code)) {
       this.#warning.warn(`${report.topic ?? namespace}:${code}`, { ...report.details, namespace, code }, `${message}: ${failure.error.message}`)

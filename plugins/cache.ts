@@ -7,6 +7,7 @@ import { ComponentContext } from '../lib/context.js'
 import { DEFAULT_PREFIX, KeyBuilder, NAME_PATTERN } from '../lib/keys.js'
 import { DEFAULT_WARN_INTERVAL_MS } from '../lib/log-throttle.js'
 import { checkOptions } from '../lib/options.js'
+import { withRequestBudget } from '../lib/request-budget.js'
 import { DEFAULT_MAX_VALUE_BYTES } from '../lib/store/base-store.js'
 import { MemoryStore } from '../lib/store/memory-store.js'
 import { createRedisClient, REDIS_URL_OR_EMPTY_PATTERN } from '../lib/store/redis-client.js'
@@ -141,6 +142,8 @@ export default fp<CachePluginOptions>(async function cachekitCache (fastify, opt
     warnIntervalMs: opts.warnIntervalMs
   })
   if (redis !== undefined && (opts.hashSecret ?? '') === '') fastify.log.warn(NO_HASH_SECRET)
+  // each request's outage budget: after one Redis failure its later calls fail fast (lib/request-budget.ts)
+  if (redis !== undefined) fastify.addHook('onRequest', (_request, _reply, done) => { withRequestBudget(() => { done() }) })
   if (redis === undefined) fastify.addHook('onClose', async () => { await store.close() })
   else await connectRedis(fastify, redis, context, opts.startupWaitMs)
 

@@ -1,6 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { CircuitBreaker, type BreakerOptions } from '../breaker.js'
 import { withDeadline } from '../deadline.js'
+import { BUDGET_SPENT, budgetSpent, spendBudget } from '../request-budget.js'
 import { fail, isOutage, ok, type Failure, type Result } from '../result.js'
 import type { Script, ScriptArg } from '../scripts.js'
 import { BaseStore, type BaseStoreOptions } from './base-store.js'
@@ -65,8 +66,10 @@ export class RedisStore extends BaseStore {
 
   readonly #failed = (err: unknown): Failure => {
     const error = classifyRedisError(err)
-    if (isOutage(error)) this.breaker.failure()
-    else this.breaker.success()
+    if (isOutage(error)) {
+      this.breaker.failure()
+      spendBudget()
+    } else this.breaker.success()
     return { ok: false, error }
   }
 
@@ -77,11 +80,13 @@ export class RedisStore extends BaseStore {
 
   /** Sends `op` unless the circuit is open. */
   #run<T> (op: () => Promise<T>): Promise<Result<T>> {
+    if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
     if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
     return this.#settle(op())
   }
 
   protected rawGet (key: string): Promise<Result<string | null>> {
+    if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
     if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
     return this.#settle(this.client.get(key))
   }
@@ -181,6 +186,7 @@ export class RedisStore extends BaseStore {
    * success path: this is the rate limiter's hot path.
    */
   protected rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {
+    if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
     if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
     const decode = (reply: unknown): Result<T> => this.#decoded(script, reply)
     return this.#bound(this.#evalsha(script, keys, args)).then(decode, (err: unknown) => isNoScript(err)

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import type { BreakerOptions } from '../../lib/breaker.js'
 import { MemoryStore } from '../../lib/store/memory-store.js'
 import { RedisStore } from '../../lib/store/redis-store.js'
 import { redisClientOptions } from '../../lib/store/redis-client.js'
@@ -13,11 +14,11 @@ export interface StoreUnderTest {
 }
 
 /** A RedisStore over a fresh client set up as the plugin sets one up. */
-export async function redisStore (redis: TestRedis, prefix = 'test', options: { commandTimeoutMs?: number } = {}): Promise<StoreUnderTest & { store: RedisStore, client: Redis }> {
-  const client = new Redis(redis.url, redisClientOptions(options))
+export async function redisStore (redis: TestRedis, prefix = 'test', options: { commandTimeoutMs?: number, breaker?: BreakerOptions } = {}): Promise<StoreUnderTest & { store: RedisStore, client: Redis }> {
+  const client = new Redis(redis.url, redisClientOptions({ commandTimeoutMs: options.commandTimeoutMs }))
   client.on('error', () => {})
   await client.connect()
-  const store = new RedisStore({ client, prefix })
+  const store = new RedisStore({ client, prefix, ...(options.breaker !== undefined ? { breaker: options.breaker } : {}) })
   return { name: 'redis', store, client, close: async () => { await store.close(); client.disconnect() } }
 }
 
