@@ -2,6 +2,7 @@ import fastifyEnv from '@fastify/env'
 import fastifyStatic from '@fastify/static'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { newEnforcer } from 'casbin'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRouteHookHandler } from 'fastify'
 import type { CasbinEnforcer } from '../lib/authz/casbin.js'
@@ -44,6 +45,15 @@ export interface BuildAppExtras {
   onRoute?: onRouteHookHandler
 }
 
+/** The CA file REDIS_TLS_CA_FILE names; a missing or unreadable file stops start-up with the variable named. */
+function readCaFile (path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new Error(`REDIS_TLS_CA_FILE: cannot read ${path}: ${(err as Error).message}`)
+  }
+}
+
 /** Where OAuth callback URLs come from: PUBLIC_BASE_URL, else the forwarded host behind a trusted proxy, else HOST:PORT. */
 function publicBase (config: Env): { publicBaseUrl: string } | { trustForwardedHost: true } {
   if (config.PUBLIC_BASE_URL !== '') return { publicBaseUrl: config.PUBLIC_BASE_URL }
@@ -79,6 +89,7 @@ export async function buildApp (env: Record<string, string | undefined> = proces
     ...(extras.redisClient !== undefined ? { client: extras.redisClient } : {}),
     ...(config.REDIS_URL !== '' ? { redisUrl: config.REDIS_URL } : {}),
     ...(config.CACHE_KEY_HASH_SECRET !== '' ? { hashSecret: config.CACHE_KEY_HASH_SECRET } : {}),
+    ...(config.REDIS_TLS_CA_FILE !== '' ? { tlsCa: readCaFile(config.REDIS_TLS_CA_FILE) } : {}),
     prefix: config.CACHE_KEY_PREFIX,
     commandTimeoutMs: config.CACHE_COMMAND_TIMEOUT_MS,
     defaultTtl: config.CACHE_DEFAULT_TTL_SECONDS

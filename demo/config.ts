@@ -16,6 +16,7 @@ const seconds = (def: number, min: number, max: number, description: string) =>
 
 export const EnvSchema = Type.Object({
   REDIS_URL: Type.String({ default: '', pattern: REDIS_URL_OR_EMPTY_PATTERN, description: 'Redis to use; unset means the embedded in-memory store' }),
+  REDIS_TLS_CA_FILE: Type.String({ default: '', description: 'PEM file of the CA that signed the Redis server certificate (rediss:// URLs); empty = Node\'s trusted CAs' }),
   CACHE_KEY_PREFIX: Type.String({ default: DEFAULT_PREFIX, pattern: NAME_PATTERN, description: 'First segment of every key' }),
   CACHE_KEY_HASH_SECRET: Type.String({ default: '', description: 'Secret for hashing personal identifiers in keys; instances sharing a Redis must share it' }),
   CACHE_COMMAND_TIMEOUT_MS: Type.Integer({ default: 250, minimum: 10, maximum: 10_000, description: 'Deadline of every Redis command' }),

@@ -34,6 +34,7 @@ export const CachePluginOptionsSchema = Type.Object({
   redisUrl: Type.Optional(Type.String({ pattern: REDIS_URL_OR_EMPTY_PATTERN, description: 'Redis to connect to (the plugin owns and closes that client); empty means none, as if unset' })),
   prefix: Type.Optional(Type.String({ default: DEFAULT_PREFIX, pattern: NAME_PATTERN })),
   hashSecret: Type.Optional(Type.String({ description: 'secret for hashing personal key parts' })),
+  tlsCa: Type.Optional(Type.String({ minLength: 1, description: 'PEM of the CA that signed the Redis server certificate (a rediss:// redisUrl); default: Node\'s trusted CAs' })),
   commandTimeoutMs: Type.Optional(Type.Integer({ default: 250, minimum: 1, maximum: 60_000 })),
   connectTimeoutMs: Type.Optional(Type.Integer({ default: 1000, minimum: 1, maximum: 60_000 })),
   startupWaitMs: Type.Optional(Type.Integer({ default: 1000, minimum: 0, maximum: 2500, description: 'how long boot waits for a first connection before starting degraded' })),
@@ -50,8 +51,8 @@ export type CachePluginOptions = Static<typeof CachePluginOptionsSchema> & {
   client?: RedisClient
 }
 
-type Resolved = Required<Omit<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret'>> &
-  Pick<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret'>
+type Resolved = Required<Omit<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret' | 'tlsCa'>> &
+  Pick<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret' | 'tlsCa'>
 
 /** Boot's warning on a shared Redis without `hashSecret`. */
 export const NO_HASH_SECRET = 'cachekit-cache: no hashSecret on a shared Redis: personal key parts (user ids, authz subjects, ' +
@@ -80,7 +81,8 @@ function openRedis (fastify: FastifyInstance, opts: Resolved, given: RedisClient
   const shared = fastify.hasDecorator('redis') ? (fastify.redis as unknown as RedisClient) : undefined
   const client = given ?? shared ?? createRedisClient(opts.redisUrl as string, {
     commandTimeoutMs: opts.commandTimeoutMs,
-    connectTimeoutMs: opts.connectTimeoutMs
+    connectTimeoutMs: opts.connectTimeoutMs,
+    ...(opts.tlsCa !== undefined ? { tls: { ca: opts.tlsCa } } : {})
   })
   const store = new RedisStore({
     client,

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls'
 import { Redis, type RedisOptions } from 'ioredis'
 import { DEFAULT_COMMAND_TIMEOUT_MS } from './redis-store.js'
 
@@ -14,6 +15,12 @@ export interface RedisClientOptions {
    * `enableAutoPipelining`): fewer syscalls for Node and Redis under load.
    */
   autoPipelining?: boolean
+  /**
+   * TLS settings for a `rediss://` URL (node's `tls.connect` options): `ca`
+   * for a server certificate signed by your own CA. A `rediss://` URL without
+   * them checks the server against Node's trusted CAs.
+   */
+  tls?: ConnectionOptions
 }
 
 /**
@@ -33,7 +40,8 @@ export function redisClientOptions (options: RedisClientOptions = {}): RedisOpti
     commandTimeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
     connectTimeout: options.connectTimeoutMs ?? 1000,
     retryStrategy: (times) => Math.min(50 * times, maxDelay),
-    enableAutoPipelining: options.autoPipelining ?? false
+    enableAutoPipelining: options.autoPipelining ?? false,
+    ...(options.tls !== undefined ? { tls: options.tls } : {})
   }
 }
 

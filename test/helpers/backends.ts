@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { startCluster, type TestCluster } from '../../harness/redis-cluster.js'
 import { startRedis, type TestRedis } from '../../harness/redis-server.js'
+import { redisCommands } from '../../lib/store/redis-acl.js'
 import { clusterStore, memoryStore, redisStore, type StoreUnderTest } from './stores.js'
 
 /**
@@ -18,10 +19,20 @@ export const BACKENDS = ['redis', 'memory'] as const
 let redis: Promise<TestRedis> | undefined
 let cluster: Promise<TestCluster | null> | undefined
 
+/**
+ * With CACHEKIT_TEST_REDIS_ACL=1, every private Redis serves the code as a user
+ * restricted to cachekit's commands (lib/store/redis-acl.ts), on any key (the
+ * tests use many prefixes); `client()` stays the unrestricted default user.
+ */
+function startTestRedis (): Promise<TestRedis> {
+  if (process.env.CACHEKIT_TEST_REDIS_ACL !== '1') return startRedis()
+  return startRedis([], { user: { name: 'cachekit', password: 'acl-test', rules: ['allkeys', 'resetchannels', '-@all', ...redisCommands().map((c) => `+${c}`)] } })
+}
+
 /** The private Redis this test file shares. */
 export async function fileRedis (): Promise<TestRedis> {
   if (redis === undefined) {
-    const started = startRedis()
+    const started = startTestRedis()
     redis = started
     t.teardown(async () => { await (await started).stop() })
   }
@@ -40,7 +51,7 @@ export async function fileCluster (): Promise<TestCluster | null> {
 
 /** A private Redis for one test, to kill, pause or restart; stopped when `test` ends. */
 export async function ownRedis (test: Test): Promise<TestRedis> {
-  const own = await startRedis()
+  const own = await startTestRedis()
   test.teardown(() => own.stop())
   return own
 }

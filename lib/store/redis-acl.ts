@@ -1,0 +1,38 @@
+/**
+ * The Redis commands cachekit sends, by plugin: what a Redis ACL user for it
+ * needs and nothing more. Commands run inside the Lua scripts count too (Redis
+ * checks them against the caller's ACL). `test/store/acl.test.ts` reads the
+ * code (every `lua/*.lua` and every command the Redis store sends) and fails
+ * when this list and the code disagree; the suite runs as a user restricted to
+ * it (`CACHEKIT_TEST_REDIS_ACL=1`).
+ */
+export const REDIS_COMMANDS = {
+  /** Every connection: `ping` (health, /health/ready) and `info` (ioredis' ready check; without it ioredis warns and skips the check). */
+  connection: ['ping', 'info'],
+  /** `fastify.cache`: the whole store contract. */
+  cache: ['get', 'set', 'del', 'exists', 'pexpire', 'pttl', 'incrby', 'mget', 'getdel', 'scan', 'unlink'],
+  /** `fastify.sessionCache`: reads, and its scripts (session-set, -touch, -list, -revoke). */
+  sessionCache: ['get', 'exists', 'evalsha', 'script|load', 'time', 'set', 'del', 'pexpireat', 'zadd', 'zrange', 'zrem', 'zremrangebyscore', 'zscore'],
+  /** `fastify.authz`: the generation write, and its scripts (authz-read, authz-write). */
+  authz: ['set', 'evalsha', 'script|load', 'get', 'pexpire', 'pttl'],
+  /** `fastify.oauthState`: a state is written once and read-and-deleted once. */
+  oauthState: ['set', 'getdel'],
+  /** `fastify.tokenBucket`: its script (token-bucket) and `reset()`. */
+  rateLimit: ['evalsha', 'script|load', 'time', 'get', 'set', 'del']
+} as const satisfies Record<string, readonly string[]>
+
+export type RedisCommandGroup = keyof typeof REDIS_COMMANDS
+
+/** The union of the commands of `groups` (default: every plugin), sorted. */
+export function redisCommands (groups: readonly RedisCommandGroup[] = Object.keys(REDIS_COMMANDS) as RedisCommandGroup[]): string[] {
+  return [...new Set(['connection' as const, ...groups].flatMap((group) => REDIS_COMMANDS[group]))].sort()
+}
+
+/**
+ * The ACL rules of a user that may run cachekit under `prefix` and nothing
+ * else: its keys only, no channels, and only the commands of `groups`.
+ * `ACL SETUSER cachekit on >secret ${redisAclRules('cachekit').join(' ')}`.
+ */
+export function redisAclRules (prefix: string, groups?: readonly RedisCommandGroup[]): string[] {
+  return ['resetkeys', `~${prefix}:*`, 'resetchannels', '-@all', ...redisCommands(groups).map((command) => `+${command}`)]
+}
