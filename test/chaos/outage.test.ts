@@ -143,43 +143,57 @@ async function run (t: Test, name: string, scenario: Scenario): Promise<void> {
 
 const admin = (redis: TestRedis): ReturnType<TestRedis['client']> => redis.client()
 
-t.test('Redis killed, then restarted', async (t) => { await run(t, 'kill + restart', {
-  fault: async (redis) => { await redis.kill() },
-  back: async (redis) => { await redis.restart() }
-}) })
+t.test('Redis killed, then restarted', async (t) => {
+  await run(t, 'kill + restart', {
+    fault: async (redis) => { await redis.kill() },
+    back: async (redis) => { await redis.restart() }
+  })
+})
 
-t.test('Redis hung (SIGSTOP), then resumed', async (t) => { await run(t, 'SIGSTOP', {
-  fault: async (redis) => { redis.pause() },
-  back: async (redis) => { redis.resume() }
-}) })
+t.test('Redis hung (SIGSTOP), then resumed', async (t) => {
+  await run(t, 'SIGSTOP', {
+    fault: async (redis) => { redis.pause() },
+    back: async (redis) => { redis.resume() }
+  })
+})
 
-t.test('CLIENT PAUSE ALL', async (t) => { await run(t, 'CLIENT PAUSE', {
-  fault: async (redis) => { await admin(redis).call('CLIENT', 'PAUSE', String(FAULT_MS), 'ALL') },
-  // the pause ends by itself after FAULT_MS, which run() has just waited
-  back: async () => {}
-}) })
+t.test('CLIENT PAUSE ALL', async (t) => {
+  await run(t, 'CLIENT PAUSE', {
+    fault: async (redis) => { await admin(redis).call('CLIENT', 'PAUSE', String(FAULT_MS), 'ALL') },
+    // the pause ends by itself after FAULT_MS, which run() has just waited
+    back: async () => {}
+  })
+})
 
-t.test('SCRIPT FLUSH', async (t) => { await run(t, 'SCRIPT FLUSH', {
-  fault: async (redis) => { await admin(redis).script('FLUSH') },
-  back: async () => {}
-}) })
+t.test('SCRIPT FLUSH', async (t) => {
+  await run(t, 'SCRIPT FLUSH', {
+    fault: async (redis) => { await admin(redis).script('FLUSH') },
+    back: async () => {}
+  })
+})
 
-t.test('FLUSHALL', async (t) => { await run(t, 'FLUSHALL', {
-  fault: async (redis) => { await admin(redis).flushall() },
-  back: async () => {}
-}) })
+t.test('FLUSHALL', async (t) => {
+  await run(t, 'FLUSHALL', {
+    fault: async (redis) => { await admin(redis).flushall() },
+    back: async () => {}
+  })
+})
 
-t.test('the demo started while Redis is down', async (t) => { await run(t, 'started with Redis down', {
-  downAtStart: true,
-  fault: async (redis) => { await redis.kill() },
-  back: async (redis) => { await redis.restart() }
-}) })
+t.test('the demo started while Redis is down', async (t) => {
+  await run(t, 'started with Redis down', {
+    downAtStart: true,
+    fault: async (redis) => { await redis.kill() },
+    back: async (redis) => { await redis.restart() }
+  })
+})
 
-t.test('Redis killed, with the limiter failing closed', async (t) => { await run(t, 'kill + restart, RATE_LIMIT_ON_STORE_ERROR=closed', {
-  env: { RATE_LIMIT_ON_STORE_ERROR: 'closed' },
-  fault: async (redis) => { await redis.kill() },
-  back: async (redis) => { await redis.restart() }
-}) })
+t.test('Redis killed, with the limiter failing closed', async (t) => {
+  await run(t, 'kill + restart, RATE_LIMIT_ON_STORE_ERROR=closed', {
+    env: { RATE_LIMIT_ON_STORE_ERROR: 'closed' },
+    fault: async (redis) => { await redis.kill() },
+    back: async (redis) => { await redis.restart() }
+  })
+})
 
 t.teardown(() => {
   if (process.env.CHAOS_REPORT !== undefined) writeFileSync(process.env.CHAOS_REPORT, JSON.stringify(figures, null, 2) + '\n')
