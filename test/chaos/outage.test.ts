@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import type { TestRedis } from '../../harness/redis-server.js'
 import { sleep } from '../../harness/wait.js'
 import { ownRedis } from '../helpers/backends.js'
-import { baseUrl, CLIENT_LIBRARY_TEXT, percentile, probeIp, recoveryMs, Traffic } from '../helpers/chaos.js'
+import { baseUrl, CLIENT_LIBRARY_TEXT, percentile, personalDataInKeys, probeIp, recoveryMs, Traffic } from '../helpers/chaos.js'
 import { demoApp } from '../helpers/demo.js'
 import { LogCapture } from '../helpers/log-capture.js'
 
@@ -46,6 +46,9 @@ export interface ScenarioFigures {
   limiterEnforcing: boolean
   revokedReadable: number
   statesAcceptedTwice: number
+  keysScanned: number
+  keysWithEmail: number
+  keysWithIp: number
 }
 
 const figures: ScenarioFigures[] = []
@@ -96,6 +99,8 @@ async function run (t: Test, name: string, scenario: Scenario): Promise<void> {
     logins.push((await fetch(`${base}/sessions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify({ userId: 'limited' }) })).status)
   }
   const enforcing = logins.slice(0, 5).every((s) => s === 201) && logins[5] === 429
+  // every key this scenario left: no email, no IP in clear
+  const pii = await personalDataInKeys(redis.client())
 
   const samples = report.samples
   const byStatus: Record<string, number> = {}
@@ -125,7 +130,10 @@ async function run (t: Test, name: string, scenario: Scenario): Promise<void> {
     errorLines: lines.filter((l) => l.level >= 50).length,
     limiterEnforcing: enforcing,
     revokedReadable: report.revokedReadable.length,
-    statesAcceptedTwice: report.statesAcceptedTwice.length
+    statesAcceptedTwice: report.statesAcceptedTwice.length,
+    keysScanned: pii.keys,
+    keysWithEmail: pii.emails.length,
+    keysWithIp: pii.ips.length
   }
   figures.push(f)
   t.comment(JSON.stringify(f))
@@ -139,6 +147,8 @@ async function run (t: Test, name: string, scenario: Scenario): Promise<void> {
   t.same(report.statesAcceptedTwice, [], 'no OAuth state accepted twice')
   t.ok(f.logLines <= MAX_LOG_LINES, `bounded log lines (${f.logLines} ≤ ${MAX_LOG_LINES})`)
   t.equal(f.errorLines, 0, 'nothing logged at error level: Redis being down is not our bug')
+  t.same(pii.emails.slice(0, 3), [], `no key holds an email in clear (${pii.keys} keys scanned)`)
+  t.same(pii.ips.slice(0, 3), [], 'no key holds an IP in clear', { todo: 'branch rl: rate-limit keys hold the client IP (hashIdentities)' })
 }
 
 const admin = (redis: TestRedis): ReturnType<TestRedis['client']> => redis.client()

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net'
+import type { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import { sleep } from '../../harness/wait.js'
 
@@ -178,4 +180,26 @@ export async function recoveryMs (base: string, since: number, maxMs = 5000): Pr
     } catch {}
     await sleep(20)
   }
+}
+
+const EMAIL = /[^\s@]+@[^\s@]+\.[A-Za-z]{2,}/
+const IPV4_INSIDE = /(?:^|[^\d.])(?:\d{1,3}\.){3}\d{1,3}(?:$|[^\d.])/
+
+/** Every key of a Redis that holds an email or an IP address in clear, in any of its (escaped) parts. */
+export async function personalDataInKeys (client: Redis): Promise<{ keys: number, emails: string[], ips: string[] }> {
+  const emails: string[] = []
+  const ips: string[] = []
+  let keys = 0
+  let cursor = '0'
+  do {
+    const [next, found] = await client.scan(cursor, 'COUNT', 1000) as [string, string[]]
+    cursor = next
+    for (const key of found) {
+      keys++
+      const parts = key.split(':').map((part) => part.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))))
+      if (parts.some((part) => EMAIL.test(part))) emails.push(key)
+      if (parts.some((part) => isIP(part) !== 0 || IPV4_INSIDE.test(part))) ips.push(key)
+    }
+  } while (cursor !== '0')
+  return { keys, emails, ips }
 }
