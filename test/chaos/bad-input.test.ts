@@ -216,5 +216,6 @@ t.test('the PII scan: after traffic over every route family with emails for user
   const pii = await personalDataInKeys(redis.client())
   t.ok(pii.keys > 10, `${pii.keys} keys scanned`)
   t.same(pii.emails, [], 'no email in clear in any key')
+  t.same(pii.ips.filter((key) => !key.includes(':ratelimit:')), [], 'no IP in clear outside the rate limiter\'s keys')
   t.same(pii.ips.slice(0, 3), [], 'no IP in clear in any key', { todo: 'branch rl: rate-limit keys hold the client IP (hashIdentities)' })
 })
