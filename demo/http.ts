@@ -43,14 +43,10 @@ export function httpServerOptions (config: Env): FastifyServerOptions {
     http: { headersTimeout: config.HTTP_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: Math.min(1000, config.HTTP_REQUEST_TIMEOUT_MS) },
     // a malformed URL (`/%zz`) is refused before routing: the same problem body
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-      sendProblem(reply as ProblemReply<FastifyReply>, problem('INVALID_ARGUMENT', `url: ${error.message}`, safeUrl(request)))
+      sendProblem(reply as ProblemReply<FastifyReply>, problem('INVALID_ARGUMENT', `url: ${error.message}`, request.raw.url as string))
     }
   }
   return options as FastifyServerOptions
-}
-
-function safeUrl (request: FastifyRequest): string {
-  return request.raw.url ?? ''
 }
 
 /** An ajv error as `<part>.<path>: <rule>`, naming the field and what it broke. */
@@ -145,7 +141,7 @@ export function installHttpErrors (app: FastifyInstance): RouteMethods {
   app.addHook('onRoute', routes.onRoute)
 
   app.setNotFoundHandler(async (request: FastifyRequest, reply: FastifyReply) => {
-    const path = (request.raw.url ?? '/').split('?')[0] as string
+    const path = (request.raw.url as string).split('?')[0] as string
     const allowed = routes.allowed(path)
     if (allowed.length > 0) {
       return sendProblem(reply.header('allow', allowed.join(', ')), problem('METHOD_NOT_ALLOWED', `method: ${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`, request.url))

@@ -1,6 +1,7 @@
 import { connect } from 'node:net'
 import t from 'tap'
 import type { FastifyInstance } from 'fastify'
+import { errorProblem, validationDetail } from '../../demo/http.js'
 import { demoApp } from '../helpers/demo.js'
 
 // The demo's HTTP edges: every 4xx names the field and the rule, unknown
@@ -39,6 +40,16 @@ t.test('bodies: unknown properties refused and named, no type coercion, every 40
   t.match(missing.json, { code: 'INVALID_ARGUMENT', detail: 'querystring.state: is required' })
   t.match((await ask(app, 'GET', '/oauth/demo/callback?code=1&state=x&admin=1')).json, { status: 400, detail: /querystring\.admin: is not a known property/ })
   t.match((await ask(app, 'PUT', '/users/a/roles/bad%20role')).json, { status: 400, detail: /params\.role: must match pattern/ })
+  t.match((await ask(app, 'POST', '/sessions', { userId: 'a', deviceInfo: 'phone' })).json, { status: 400, detail: /^body\.deviceInfo: must be object/ }, 'a nested field is named by its path')
+})
+
+t.test('validation details: every broken field with its rule, whatever ajv gives', async (t) => {
+  t.equal(validationDetail('body', [
+    { instancePath: '/a/b', keyword: 'type', message: 'must be string', params: {} },
+    { instancePath: '', keyword: 'custom', params: {} }
+  ]), 'body.a.b: must be string; body: custom', 'the keyword when ajv gives no message')
+  const err = Object.assign(new Error('bad'), { validation: [{ instancePath: '/x', keyword: 'required', message: 'x', params: { missingProperty: 'y' } }] })
+  t.match(errorProblem(err as never, '/u'), { status: 400, detail: 'request.x.y: is required' }, 'no validation context: "request"')
 })
 
 t.test('bodies that are not what the route parses: named, with the right status', async (t) => {

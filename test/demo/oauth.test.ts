@@ -99,6 +99,8 @@ t.test('the redirect URI never comes from Host or X-Forwarded-Host unless the pr
     'behind a trusted proxy without PUBLIC_BASE_URL, the forwarded host is used')
 
   await t.rejects(demoApp(t, 'memory', { PUBLIC_BASE_URL: 'javascript:alert(1)' }), /PUBLIC_BASE_URL/, 'a base URL that is not http(s) is refused at start-up')
+  t.equal(await redirectOf(await demoApp(t, 'memory', { HOST: '0.0.0.0', PORT: '8080' }), forged), 'http://localhost:8080/oauth/demo/callback', 'a wildcard HOST: localhost')
+  t.equal(await redirectOf(await demoApp(t, 'memory', { HOST: '::1' }), forged), 'http://[::1]:3000/oauth/demo/callback', 'an IPv6 HOST in brackets')
 })
 
 t.test('with the store failing: start answers 503 and callback refuses with 503', async (t) => {
