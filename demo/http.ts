@@ -72,12 +72,12 @@ export function validationDetail (part: string, errors: AjvError[]): string {
 }
 
 /** Fastify's own 4xx errors (body parsing), each with the field and the rule it broke. */
-const FRAMEWORK_4XX: Record<string, { code: ProblemCode, detail: (err: FastifyError) => string }> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'INVALID_ARGUMENT', detail: () => 'body: must be valid JSON, without __proto__ or constructor.prototype keys (content-type is application/json)' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'INVALID_ARGUMENT', detail: () => 'body: must not be empty when content-type is application/json' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'INVALID_ARGUMENT', detail: () => 'content-length: must match the body\'s length' },
-  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', detail: () => 'body: is larger than the server accepts' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', detail: () => 'content-type: must be application/json' }
+const FRAMEWORK_4XX: Record<string, { code: ProblemCode, detail: string }> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'INVALID_ARGUMENT', detail: 'body: must be valid JSON, without __proto__ or constructor.prototype keys (content-type is application/json)' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'INVALID_ARGUMENT', detail: 'body: must not be empty when content-type is application/json' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'INVALID_ARGUMENT', detail: 'content-length: must match the body\'s length' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'PAYLOAD_TOO_LARGE', detail: 'body: is larger than the server accepts' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'content-type: must be application/json' }
 }
 
 /** The problem body of an error reaching the app's error handler; null: let Fastify's default answer it. */
@@ -85,7 +85,7 @@ export function errorProblem (err: FastifyError, instance: string): Problem | nu
   if (err.validation !== undefined) return problem('INVALID_ARGUMENT', validationDetail(err.validationContext ?? 'request', err.validation as AjvError[]), instance)
   const status = err.statusCode ?? 500
   const known = err.code === undefined ? undefined : FRAMEWORK_4XX[err.code]
-  if (known !== undefined) return problem(known.code, known.detail(err), instance)
+  if (known !== undefined) return problem(known.code, known.detail, instance)
   if (status >= 500) {
     // never the error's own text: it may carry a client library's or a dependency's internals;
     // its code stays when it is one of ours with that status (RATE_LIMIT_UNAVAILABLE, say)
