@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import t from 'tap'
@@ -202,6 +203,38 @@ t.test('bad input: a clear 4xx or the right Failure, and no write beyond the lim
     t.equal(r.ok ? 'ok' : r.error?.code, row.code, `${row.name}: a Failure ${row.code}`, opts)
     t.same(writes, [], `${row.name}: no write`, opts)
   }
+})
+
+/** Bytes no HTTP client would send, over raw TCP: the server answers 4xx and closes, and keeps serving. */
+const RAW: Array<{ name: string, bytes: string, status: RegExp }> = [
+  { name: 'not HTTP at all', bytes: 'HELLO REDIS\r\n\r\n', status: /^HTTP\/1\.1 400/ },
+  { name: 'an unknown method', bytes: 'BREW /health HTTP/1.1\r\nhost: x\r\n\r\n', status: /^HTTP\/1\.1 400/ },
+  { name: 'a space in the path', bytes: 'GET /he alth HTTP/1.1\r\nhost: x\r\n\r\n', status: /^HTTP\/1\.1 (400|404)/ },
+  { name: 'a header of 20 KB', bytes: `GET /health HTTP/1.1\r\nhost: x\r\nx-big: ${'h'.repeat(20_000)}\r\n\r\n`, status: /^HTTP\/1\.1 431/ },
+  { name: 'a NUL in a header value', bytes: 'GET /health HTTP/1.1\r\nhost: x\r\nx-a: a\u0000b\r\n\r\n', status: /^HTTP\/1\.1 400/ },
+  { name: 'content-length and transfer-encoding both', bytes: 'POST /sessions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n', status: /^HTTP\/1\.1 400/ },
+  { name: 'a malformed chunk size', bytes: 'POST /sessions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n', status: /^HTTP\/1\.1 400/ },
+  { name: 'a negative content-length', bytes: 'POST /sessions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: -1\r\n\r\n', status: /^HTTP\/1\.1 400/ }
+]
+
+async function rawExchange (port: number, bytes: string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let got = ''
+    const guard = setTimeout(() => { socket.destroy(); reject(new Error('no answer within 5 s')) }, 5000)
+    socket.on('data', (chunk) => { got += chunk.toString() })
+    socket.on('close', () => { clearTimeout(guard); resolve(got) })
+    socket.on('error', () => {})
+    socket.end(bytes)
+  })
+}
+
+t.test('bad bytes over raw TCP: a 4xx, the connection closed, the server still serving', async (t) => {
+  const app = await demoApp(t, 'memory', { HTTP_REQUEST_TIMEOUT_MS: '2000' })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = Number(new URL(baseUrl(app)).port)
+  for (const row of RAW) t.match(await rawExchange(port, row.bytes), row.status, row.name)
+  t.equal((await fetch(`${baseUrl(app)}/health`)).status, 200, 'still serving')
 })
 
 t.test('the PII scan: after traffic over every route family with emails for user ids, no key holds an email or an IP', async (t) => {
