@@ -64,3 +64,17 @@ t.test('the demo: a request meeting the limiter and the state store in an outage
   t.ok(reports.some((msg) => /rate limiter store failed.*timed out/.test(msg)), 'the limiter met the deadline')
   t.ok(reports.some((msg) => /already met a Redis failure/.test(msg)), 'the state store then failed fast')
 })
+
+t.test('over real HTTP too: a body parsed from the socket keeps the request\'s budget', async (t) => {
+  const redis = await ownRedis(t)
+  const logs = new LogCapture()
+  const app = await demoApp(t, redis, { CACHE_COMMAND_TIMEOUT_MS: '100' }, { logger: { level: 'warn', stream: logs.stream } })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  redis.pause()
+  t.teardown(() => { redis.resume() })
+  const res = await fetch(`http://127.0.0.1:${port}/oauth/demo/start`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'alice' }) })
+  t.equal(res.status, 503)
+  t.ok(logs.atLeast(40).some((line) => /already met a Redis failure/.test(line.msg)), 'the state store failed fast')
+})
