@@ -42,6 +42,7 @@ const authzRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/accounts/:id', {
     schema: {
       params: Type.Object({ id: Identifier }),
+      querystring: Type.Object({}, { additionalProperties: false }),
       response: {
         200: Type.Object({ id: Type.String(), owner: Type.String(), balance: Type.Number() }),
         401: ProblemResponse,

@@ -271,6 +271,6 @@ export default fp(async function dashboardRoutes (app) {
   app.addHook('onResponse', counters.onResponse)
   await app.register(async (scope) => {
     scope.addHook('onRoute', tagRoutes('dashboard'))
-    scope.get('/dashboard/data', { schema: { response: { 200: DashboardData } } }, async () => await dashboardSnapshot(app, counters))
+    scope.get('/dashboard/data', { schema: { querystring: Type.Object({}, { additionalProperties: false }), response: { 200: DashboardData } } }, async () => await dashboardSnapshot(app, counters))
   })
 }, { fastify: '5.x', name: 'cachekit-demo-dashboard', dependencies: ['cachekit-cache'] })

@@ -9,6 +9,9 @@ export const HealthReply = Type.Object({
   store: Type.Union([Type.Literal('redis'), Type.Literal('memory')])
 })
 
+/** The probes take no query: an unknown parameter is refused (400), not ignored. */
+const NoQuery = Type.Object({}, { additionalProperties: false })
+
 export const LiveReply = Type.Object({ status: Type.Literal('live') })
 
 export const Degradation = Type.Object({
@@ -56,14 +59,14 @@ const healthRoutes: FastifyPluginAsyncTypebox<HealthRoutesOptions> = async (app,
   app.addHook('onRoute', tagRoutes('health'))
   const followsRedis = options.readinessFollowsRedis ?? false
 
-  app.get('/health', { schema: { response: { 200: HealthReply } } }, async () => {
+  app.get('/health', { schema: { querystring: NoQuery, response: { 200: HealthReply } } }, async () => {
     const health = await app.cache.health()
     return { status: health.status === 'up' ? 'healthy' : 'degraded', cache: health.status, store: health.store } as const
   })
 
-  app.get('/health/live', { schema: { response: { 200: LiveReply } } }, async () => ({ status: 'live' } as const))
+  app.get('/health/live', { schema: { querystring: NoQuery, response: { 200: LiveReply } } }, async () => ({ status: 'live' } as const))
 
-  app.get('/health/ready', { schema: { response: { 200: ReadyReply, 503: ReadyReply } } }, async (_request, reply) => {
+  app.get('/health/ready', { schema: { querystring: NoQuery, response: { 200: ReadyReply, 503: ReadyReply } } }, async (_request, reply) => {
     const health = await app.cache.health()
     const up = health.status === 'up'
     const ready = up || !followsRedis

@@ -105,6 +105,8 @@ const HTTP: HttpRow[] = [
   { name: 'callback, unknown provider', method: 'GET', url: `/oauth/nope/callback?code=c&state=${'A'.repeat(43)}`, status: 404 },
   // everything else
   { name: 'DELETE on /health', method: 'DELETE', url: '/health', status: 405 },
+  { name: 'a query on a probe', method: 'GET', url: '/health/ready?verbose=1', status: 400 },
+  { name: 'a query on the dashboard\'s data', method: 'GET', url: '/dashboard/data?since=0', status: 400 },
   { name: 'POST on /metrics', method: 'POST', url: '/metrics', status: 405 },
   { name: 'an unknown path', method: 'GET', url: '/wp-admin/setup.php', status: 404 },
   { name: 'a malformed percent-escape', method: 'GET', url: '/sessions/%zz', status: 400 },
