@@ -147,23 +147,29 @@ export class CacheNamespace<T = unknown> {
     return ok(entry)
   }
 
-  /** The generation at `key`, created when missing ('' when that fails). */
-  async #claim (key: string): Promise<string> {
-    const claimed = await this.#context.store.runScript(cacheClaim, [key], [freshGeneration(), 0])
-    return claimed.ok ? claimed.value : ''
+  /**
+   * The generation at `key`, created when missing; '' when that fails or, with
+   * `strict`, when another caller made one since the read (an invalidation may
+   * have come between the read and this write: the value must not be written).
+   */
+  async #claim (key: string, strict: boolean): Promise<string> {
+    const mine = freshGeneration()
+    const claimed = await this.#context.store.runScript(cacheClaim, [key], [mine, 0])
+    return claimed.ok && (!strict || claimed.value === mine) ? claimed.value : ''
   }
 
-  async #write (valueKey: string, value: unknown, freshMs: number, graceMs: number, tags: readonly string[], tagKeys: readonly string[], generations: Map<string, string>): Promise<Result<true>> {
+  async #write (valueKey: string, value: unknown, freshMs: number, graceMs: number, tags: readonly string[], tagKeys: readonly string[], generations: Map<string, string>, strict = true): Promise<Result<true>> {
     let generation = generations.get('') ?? ''
-    if (generation === '') generation = await this.#claim(this.#generationKey)
+    if (generation === '') generation = await this.#claim(this.#generationKey, strict)
     const tagged: Array<[string, string]> = []
     for (let i = 0; i < tags.length; i++) {
       const tag = tags[i] as string
       let gen = generations.get(tag) ?? ''
-      if (gen === '') gen = await this.#claim(tagKeys[i] as string)
+      if (gen === '') gen = await this.#claim(tagKeys[i] as string, strict)
       tagged.push([tag, gen])
     }
-    if (generation === '' || tagged.some(([, gen]) => gen === '')) return this.#failed(fail('UNAVAILABLE', `no generation for ${valueKey}: not written`))
+    // a generation made by another caller since the read: not written, the next read loads again
+    if (generation === '' || tagged.some(([, gen]) => gen === '')) return ok(true)
     const now = Date.now()
     const encoded = encodeEntry({ value, freshUntil: now + freshMs, staleUntil: now + freshMs + graceMs, generation, tags: tagged })
     if (encoded === undefined) return fail('ENCODE', `value for ${valueKey} has no JSON form`)
@@ -199,7 +205,7 @@ export class CacheNamespace<T = unknown> {
     if (!gens.ok) return this.#timed('set', started, this.#failed(gens))
     const generations = new Map<string, string>([['', gens.value[0] ?? '']])
     tags.forEach((tag, i) => generations.set(tag, gens.value[i + 1] ?? ''))
-    return this.#timed('set', started, await this.#write(valueKey.value, value, ttl.value, 0, tags, tagKeys.value, generations))
+    return this.#timed('set', started, await this.#write(valueKey.value, value, ttl.value, 0, tags, tagKeys.value, generations, false))
   }
 
   /** Cache-aside in this namespace; the namespace's options are the defaults of the call's. */
