@@ -7,6 +7,7 @@ import { fail, ok, type Failure, type Result } from '../result.js'
 import { ttlToMs } from '../ttl.js'
 import { resolveOptions, type CacheAside, type GetOrSetOptions, type Slot } from './aside.js'
 import { decodeEntry, encodeEntry, type Entry } from './envelope.js'
+import { NearCache } from './near-cache.js'
 import { cacheClaim } from './scripts.js'
 
 /**
@@ -60,6 +61,8 @@ const freshGeneration = (): string => randomBytes(8).toString('hex')
 export class CacheNamespace<T = unknown> {
   readonly name: string
   readonly ttl: number
+  /** The near cache in front of Redis, when `l1` was asked for on a Redis store. */
+  readonly l1: NearCache | undefined
   readonly #context: ComponentContext
   readonly #aside: CacheAside
   readonly #reader: Reader
@@ -80,6 +83,7 @@ export class CacheNamespace<T = unknown> {
     this.#context = context
     this.#aside = aside
     this.#reader = reader
+    this.l1 = reader instanceof NearCache ? reader : undefined
     this.#defaults = defaults
     this.#generationKey = generation.value
     this.#prefix = generation.value.slice(0, -1)

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import t from 'tap'
 import { Cache } from '../../lib/cache.js'
 import { ComponentContext } from '../../lib/context.js'
@@ -12,8 +12,8 @@ import { redisStore } from '../helpers/stores.js'
 // and invalidateTags in a constant number of commands however many keys, and
 // getOrSet that never lets a value loaded across an invalidation survive it.
 
-const Account = Type.Object({ id: Type.String(), balance: Type.Number() }, { additionalProperties: false })
-interface Account { id: string, balance: number }
+const AccountSchema = Type.Object({ id: Type.String(), balance: Type.Number() }, { additionalProperties: false })
+type Account = Static<typeof AccountSchema>
 
 for (const { name, store } of await storeBackends('ns')) {
   t.test(`namespaces on ${name}`, async (t) => {
@@ -22,7 +22,7 @@ for (const { name, store } of await storeBackends('ns')) {
     t.beforeEach(async () => { await store.clear(); metrics.reset() })
 
     t.test('get, set, delete; one object per name; raw keys fenced off', async (t) => {
-      const accounts = cache.namespace<Account>('accounts', { ttl: 60, schema: Account })
+      const accounts = cache.namespace<Account>('accounts', { ttl: 60, schema: AccountSchema })
       t.equal(cache.namespace('accounts'), accounts)
       t.same(await accounts.get('a1'), { ok: true, value: null })
       t.same(await accounts.set('a1', { id: 'a1', balance: 3 }), { ok: true, value: true })
@@ -40,7 +40,7 @@ for (const { name, store } of await storeBackends('ns')) {
     })
 
     t.test('a value that fails the schema is a counted miss, and getOrSet reloads it', async (t) => {
-      const accounts = cache.namespace<Account>('schemed', { ttl: 60, schema: Account })
+      const accounts = cache.namespace<Account>('schemed', { ttl: 60, schema: AccountSchema })
       const loose = cache.namespace<unknown>('schemed-raw', { ttl: 60 })
       t.ok(loose)
       await accounts.set('a1', { id: 'a1', balance: 1 })
