@@ -24,6 +24,7 @@ import healthRoutes from '../routes/health.js'
 import oauthRoutes from '../routes/oauth.js'
 import { DEMO_RATE_LIMITS } from './rate-limits.js'
 import sessionRoutes from '../routes/sessions.js'
+import accountRoutes from '../routes/accounts.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -62,7 +63,7 @@ export async function buildApp (env: Record<string, string | undefined> = proces
   app.decorate('config', config)
   if (extras.onRoute !== undefined) app.addHook('onRoute', extras.onRoute)
 
-  await app.register(metricsPlugin)
+  await app.register(metricsPlugin, { processMetrics: true })
   await app.register(cachePlugin, {
     ...(extras.redisClient !== undefined ? { client: extras.redisClient } : {}),
     ...(config.REDIS_URL !== '' ? { redisUrl: config.REDIS_URL } : {}),
@@ -103,5 +104,6 @@ export async function buildApp (env: Record<string, string | undefined> = proces
   await app.register(cacheStatsRoutes)
   await app.register(oauthRoutes, { providers: DEMO_OAUTH_PROVIDERS })
   await app.register(sessionRoutes)
+  await app.register(accountRoutes)
   return app
 }
