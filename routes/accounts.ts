@@ -16,12 +16,12 @@ import { failureProblem, ProblemResponse, sendProblem } from '../lib/problem.js'
 const UserId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.@-]+$' })
 const Params = Type.Object({ userId: UserId }, { additionalProperties: false })
 
-export const AccountList = Type.Object({
+export const AccountListSchema = Type.Object({
   userId: Type.String(),
   accounts: Type.Array(Type.Object({ id: Type.String(), provider: Type.String(), balance: Type.Number() }, { additionalProperties: false })),
   loadedAt: Type.Integer({ description: 'epoch ms when the slow source answered: an older value was served from the cache' })
 }, { additionalProperties: false })
-export type AccountList = Static<typeof AccountList>
+export type AccountList = Static<typeof AccountListSchema>
 
 export interface AccountRoutesOptions {
   /** How long the slow source takes per load, ms. Default 50. */
@@ -52,12 +52,12 @@ const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async (ap
     grace: options.grace ?? 60,
     jitter: 0.1,
     lock: true,
-    schema: AccountList
+    schema: AccountListSchema
   })
   app.addHook('onRoute', tagRoutes('cache'))
 
   app.get('/users/:userId/accounts', {
-    schema: { params: Params, response: { 200: AccountList, 500: ProblemResponse, 503: ProblemResponse } }
+    schema: { params: Params, response: { 200: AccountListSchema, 500: ProblemResponse, 503: ProblemResponse } }
   }, async (request, reply) => {
     const { userId } = request.params
     const list = await accounts.getOrSet(userId, () => loadAccounts(userId, delayMs), { tags: [`user:${userId}`] })
