@@ -1,6 +1,6 @@
 import type { TSchema } from '@sinclair/typebox'
 import { CacheAside, resolveOptions, type GetOrSetOptions, type Slot } from './cache/aside.js'
-import { decodeEntry, encodeEntry, type Entry } from './cache/envelope.js'
+import { decodeEntry, encodeEntry, freshEntry, type Entry } from './cache/envelope.js'
 import { CacheNamespace, type NamespaceOptions, type Reader } from './cache/namespace.js'
 import { NearCache } from './cache/near-cache.js'
 import { CACHE_SCRIPTS } from './cache/scripts.js'
@@ -238,23 +238,38 @@ export class Cache {
    * A cache failure is a miss (the loader answers, counted as degraded); the
    * loader's own error is a LOADER failure with the error as its `cause`, never cached.
    */
-  async getOrSet<T> (key: string, loader: () => T | Promise<T>, options: GetOrSetOptions = {}): Promise<Result<T>> {
-    const full = this.#full(key)
-    if (full === null) return this.#refused(key)
-    const resolved = resolveOptions(options, this.defaultTtl)
-    if (!resolved.ok) return resolved
-    return await this.#aside.getOrSet(this.#slot<T>(key, full), loader, resolved.value)
+  getOrSet<T> (key: string, loader: () => T | Promise<T>, options: GetOrSetOptions = {}): Promise<Result<T>> {
+    const full = this.keys.rawKey(key)
+    const namespace = this.namespaceOf(key)
+    if (full === null || RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace)) return Promise.resolve(this.#refused(key))
+    // the hit path: one GET, one promise chain, no option parsing (options are checked when a load needs them)
+    const started = performance.now()
+    return this.store.get(full).then((raw) => {
+      if (raw.ok && raw.value !== null) {
+        const entry = freshEntry<T>(raw.value, Date.now())
+        if (entry !== undefined) {
+          this.metrics.hit(namespace)
+          this.metrics.observe(namespace, 'getOrSet', 'hit', performance.now() - started)
+          return { ok: true, value: entry.value }
+        }
+      }
+      const resolved = resolveOptions(options, this.defaultTtl)
+      if (!resolved.ok) return resolved
+      return this.#aside.getOrSet(this.#slot<T>(key, full, raw), loader, resolved.value)
+    })
   }
 
-  /** Where getOrSet keeps a raw key: the entry at the key, its lock under `cache-lock`. */
-  #slot<T> (key: string, full: string): Slot<T> {
+  /** Where getOrSet keeps a raw key: the entry at the key, its lock under `cache-lock`. `first` is a read already made. */
+  #slot<T> (key: string, full: string, first?: Result<string | null>): Slot<T> {
     const namespace = this.namespaceOf(key)
+    let pending = first
     return {
       namespace,
       id: full,
       lockKey: `${this.keys.prefix}:${KEY_NAMESPACES.cacheLock}:${key}`,
       read: async (): Promise<Result<Entry<T> | null>> => {
-        const raw = await this.store.get(full)
+        const raw = pending ?? await this.store.get(full)
+        pending = undefined
         if (!raw.ok) return this.#failed(namespace, raw)
         if (raw.value === null) return raw as Result<null>
         try {

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from 'prom-client'
+import { Counter, Registry, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client'
 
 /**
  * Per-namespace counters of every cachekit component (hits, misses, errors,
@@ -68,14 +68,52 @@ const FAMILIES: Array<[Field, string, string]> = [
 /** Latency buckets in seconds: from 50 µs (a near-cache hit) to 2.5 s (a slow loader). */
 const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
+interface Buckets { counts: number[], sum: number, count: number }
+
+/**
+ * The latency histogram as a prom-client metric of our own: prom-client's
+ * Histogram hashes a label object on every observe, which costs more than a
+ * near-cache hit; here an observation is three Map lookups and a bucket scan,
+ * and the exposition is made when the registry is scraped.
+ */
+function latencyMetric (name: string, latency: Map<string, Map<string, Map<string, Buckets>>>): object {
+  const help = 'Latency of cache operations by namespace, operation and result.'
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    reset: () => { latency.clear() },
+    get: (): MetricObjectWithValues<MetricValueWithName<string>> => {
+      const values: Array<MetricValueWithName<string>> = []
+      for (const [namespace, operations] of latency) {
+        for (const [operation, results] of operations) {
+          for (const [result, b] of results) {
+            const labels = { namespace, operation, result }
+            let cumulative = 0
+            BUCKETS.forEach((le, i) => {
+              cumulative += b.counts[i] as number
+              values.push({ metricName: name + '_bucket', labels: { ...labels, le }, value: cumulative })
+            })
+            values.push({ metricName: name + '_bucket', labels: { ...labels, le: '+Inf' }, value: b.count })
+            values.push({ metricName: name + '_sum', labels, value: b.sum })
+            values.push({ metricName: name + '_count', labels, value: b.count })
+          }
+        }
+      }
+      return { name, help, type: 'histogram' as never, aggregator: 'sum', values, collect: () => {} }
+    }
+  }
+}
+
 const empty = (): Counters => ({ hits: 0, misses: 0, errors: 0, degraded: 0, staleHits: 0, loaderCalls: 0, lockWaits: 0, l1Hits: 0, l1Evictions: 0, latencySum: 0, latencyCount: 0 })
 
 export class CacheMetrics {
   /** The prom-client registry these metrics are in. */
   readonly registry: Registry
   readonly #namespaces = new Map<string, Counters>()
-  readonly #latency: Histogram<'namespace' | 'operation' | 'result'>
-  readonly #children = new Map<string, { observe: (seconds: number) => void }>()
+  /** namespace → operation → result → buckets: found without making a string or a label object per call. */
+  readonly #latency = new Map<string, Map<string, Map<string, Buckets>>>()
 
   constructor (options: CacheMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry()
@@ -94,13 +132,7 @@ export class CacheMetrics {
         }
       })
     }
-    this.#latency = new Histogram({
-      name: prefix + 'cache_operation_duration_seconds',
-      help: 'Latency of cache operations by namespace, operation and result.',
-      labelNames: ['namespace', 'operation', 'result'],
-      buckets: BUCKETS,
-      registers: [this.registry]
-    })
+    this.registry.registerMetric(latencyMetric(prefix + 'cache_operation_duration_seconds', this.#latency) as never)
   }
 
   #counters (namespace: string): Counters {
@@ -129,13 +161,21 @@ export class CacheMetrics {
     const c = this.#counters(namespace)
     c.latencySum += ms
     c.latencyCount++
-    const id = namespace + '\u0000' + operation + '\u0000' + result
-    let child = this.#children.get(id)
-    if (child === undefined) {
-      child = this.#latency.labels(namespace, operation, result)
-      this.#children.set(id, child)
+    let operations = this.#latency.get(namespace)
+    if (operations === undefined) { operations = new Map(); this.#latency.set(namespace, operations) }
+    let results = operations.get(operation)
+    if (results === undefined) { results = new Map(); operations.set(operation, results) }
+    let buckets = results.get(result)
+    if (buckets === undefined) {
+      buckets = { counts: new Array<number>(BUCKETS.length).fill(0), sum: 0, count: 0 }
+      results.set(result, buckets)
     }
-    child.observe(ms / 1000)
+    const seconds = ms / 1000
+    let i = 0
+    while (i < BUCKETS.length && seconds > (BUCKETS[i] as number)) i++
+    if (i < BUCKETS.length) buckets.counts[i]++
+    buckets.sum += seconds
+    buckets.count++
   }
 
   /** Hits, misses, errors, degraded, total and hit rate of one namespace. */
@@ -176,8 +216,7 @@ export class CacheMetrics {
   reset (namespace?: string): void {
     if (namespace === undefined) {
       this.#namespaces.clear()
-      this.#latency.reset()
-      this.#children.clear()
+      this.#latency.clear()
     } else {
       this.#namespaces.delete(namespace)
     }

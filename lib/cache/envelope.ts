@@ -46,3 +46,22 @@ export function decodeEntry<T> (raw: string): Entry<T> {
     tags: tagText === '' ? [] : tagText.split(',').map((pair) => pair.split('=') as [string, string])
   }
 }
+
+/**
+ * The value of a stored string when it is fresh at `now`, else undefined (stale,
+ * not an entry, bad JSON): the hit path of a raw key, reading no more of the
+ * envelope than it needs.
+ */
+export function freshEntry<T> (raw: string, now: number): { value: T } | undefined {
+  try {
+    if (!raw.startsWith(MARK)) return { value: JSON.parse(raw) as T }
+    const a = raw.indexOf('|', 4)
+    if (!(now < Number(raw.slice(4, a)))) return undefined
+    const d = raw.indexOf('|', raw.indexOf('|', raw.indexOf('|', a + 1) + 1) + 1)
+    if (d === -1) return undefined
+    const json = raw.slice(d + 1)
+    return { value: (json === '' ? undefined : JSON.parse(json)) as T }
+  } catch {
+    return undefined
+  }
+}

@@ -212,8 +212,55 @@ export class CacheNamespace<T = unknown> {
     return this.#timed('set', started, await this.#write(valueKey.value, value, ttl.value, 0, tags, tagKeys.value, generations, false))
   }
 
+  /**
+   * A fresh, valid entry for `key` wholly from the near cache, synchronously, or
+   * undefined: the L1 hit path, with no await and no JSON.parse (the decoded
+   * entry is kept with the reply, so L1 answers share one object: do not mutate it).
+   */
+  #nearHit (l1: NearCache, key: KeyPart): Entry<T> | undefined {
+    const gen = l1.peek(this.#generationKey)
+    if (gen === undefined || gen.value === null) return undefined
+    const valueKey = this.#valueKey(key)
+    if (!valueKey.ok) return undefined
+    const held = l1.peek(valueKey.value)
+    if (held === undefined || held.value === null) return undefined
+    let entry = held.entry as (Entry<T> & { valid?: boolean }) | undefined
+    if (entry === undefined) {
+      try {
+        entry = decodeEntry<T>(held.value)
+      } catch {
+        return undefined
+      }
+      entry.valid = this.#check === undefined || entry.value === null || entry.value === undefined || this.#check(entry.value)
+      held.entry = entry
+    }
+    if (entry.valid !== true || entry.generation !== gen.value || Date.now() >= entry.freshUntil) return undefined
+    for (const [tag, tagGen] of entry.tags) {
+      const k = this.#context.keys.extend(this.#prefix + 't', tag)
+      const heldTag = k.ok ? l1.peek(k.value) : undefined
+      if (heldTag === undefined || heldTag.value !== tagGen) return undefined
+    }
+    return entry
+  }
+
   /** Cache-aside in this namespace; the namespace's options are the defaults of the call's. */
-  async getOrSet (key: KeyPart, loader: () => T | Promise<T>, options: NamespaceGetOrSetOptions = {}): Promise<Result<T>> {
+  getOrSet (key: KeyPart, loader: () => T | Promise<T>, options: NamespaceGetOrSetOptions = {}): Promise<Result<T>> {
+    const l1 = this.l1
+    if (l1 !== undefined) {
+      const started = performance.now()
+      const entry = this.#nearHit(l1, key)
+      if (entry !== undefined) {
+        const { metrics } = this.#context
+        l1.counted()
+        metrics.hit(this.name)
+        metrics.observe(this.name, 'getOrSet', 'hit', performance.now() - started)
+        return Promise.resolve({ ok: true, value: entry.value })
+      }
+    }
+    return this.#getOrSet(key, loader, options)
+  }
+
+  async #getOrSet (key: KeyPart, loader: () => T | Promise<T>, options: NamespaceGetOrSetOptions): Promise<Result<T>> {
     const valueKey = this.#valueKey(key)
     if (!valueKey.ok) return valueKey
     const { tags = [], ...rest } = options

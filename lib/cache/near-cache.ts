@@ -34,13 +34,16 @@ export interface NearCacheOptions {
 
 export type NearCacheState = 'starting' | 'up' | 'down' | 'closed'
 
+/** What the near cache holds per key: Redis's reply, and the namespace's decoded entry once it made one (hits skip JSON.parse). */
+export interface Held { readonly value: string | null, entry?: unknown }
+
 const CHANNEL = '__redis__:invalidate'
 
 export class NearCache implements Reader {
   readonly namespace: string
   readonly #context: ComponentContext
   readonly #store: RedisStore
-  readonly #lru: LRUCache<string, { value: string | null }>
+  readonly #lru: LRUCache<string, Held>
   readonly #data: Redis
   readonly #invalidations: Redis
   /** Keys with a read in flight → invalidated meanwhile? */
@@ -91,6 +94,19 @@ export class NearCache implements Reader {
   /** Entries held now. */
   get size (): number {
     return this.#lru.size
+  }
+
+  /**
+   * The held reply for `key`, or undefined (not held, or the near cache is
+   * not up): the synchronous hit path. It counts nothing.
+   */
+  peek (key: string): Held | undefined {
+    return this.#state === 'up' ? this.#lru.get(key) : undefined
+  }
+
+  /** Counts one answer given from the near cache. */
+  counted (): void {
+    this.#context.metrics.l1Hit(this.namespace)
   }
 
   /** Resolves once tracking is on (true), or false after `ms`. */
