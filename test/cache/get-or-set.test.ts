@@ -38,6 +38,7 @@ for (const { name, store } of await storeBackends('gos')) {
       const held = gate()
       const loader = async (): Promise<{ n: number }> => { calls++; await held.promise; return { n: 1 } }
       const all = Array.from({ length: 1000 }, async () => await cache.getOrSet('flight:1', loader, { ttl: 60 }))
+      await until('all 1,000 have missed', () => metrics.stats('flight').misses === 1000, { everyMs: 1 })
       held.open()
       const answers = await Promise.all(all)
       t.equal(calls, 1)
@@ -50,8 +51,12 @@ for (const { name, store } of await storeBackends('gos')) {
     t.test('a loader error is a LOADER failure for every waiting caller, and is not cached', async (t) => {
       let calls = 0
       const cause = new Error('source down')
-      const failing = async (): Promise<number> => { calls++; throw cause }
-      const answers = await Promise.all(Array.from({ length: 10 }, async () => await cache.getOrSet('err:1', failing)))
+      const held = gate()
+      const failing = async (): Promise<number> => { calls++; await held.promise; throw cause }
+      const all = Array.from({ length: 10 }, async () => await cache.getOrSet('err:1', failing))
+      await until('all 10 have missed', () => metrics.stats('err').misses === 10, { everyMs: 1 })
+      held.open()
+      const answers = await Promise.all(all)
       t.equal(calls, 1)
       for (const a of answers) t.match(a, { ok: false, error: { code: 'LOADER', cause } })
       t.same(await store.exists('gos:err:1'), { ok: true, value: false }, 'nothing written')
