@@ -159,6 +159,7 @@ export class CacheNamespace<T = unknown> {
   async #claim (key: string, strict: boolean): Promise<string> {
     const mine = freshGeneration()
     const claimed = await this.#context.store.runScript(cacheClaim, [key], [mine, 0])
+    this.l1?.forget([key])
     return claimed.ok && (!strict || claimed.value === mine) ? claimed.value : ''
   }
 
@@ -178,6 +179,7 @@ export class CacheNamespace<T = unknown> {
     const encoded = encodeEntry({ value, freshUntil: now + freshMs, staleUntil: now + freshMs + graceMs, generation, tags: tagged })
     if (encoded === undefined) return fail('ENCODE', `value for ${valueKey} has no JSON form`)
     const written = await this.#context.store.set(valueKey, encoded, { ttl: (freshMs + graceMs) / 1000 })
+    this.l1?.forget([valueKey])
     return written.ok ? written : this.#failed(written)
   }
 
@@ -291,6 +293,7 @@ export class CacheNamespace<T = unknown> {
     const valueKey = this.#valueKey(key)
     if (!valueKey.ok) return valueKey
     const deleted = await this.#context.store.delete(valueKey.value)
+    this.l1?.forget([valueKey.value])
     return this.#timed('delete', started, deleted.ok ? deleted : this.#failed(deleted))
   }
 
@@ -298,6 +301,7 @@ export class CacheNamespace<T = unknown> {
   async invalidateAll (): Promise<Result<true>> {
     const started = performance.now()
     const done = await this.#context.store.set(this.#generationKey, freshGeneration())
+    this.l1?.forget([this.#generationKey])
     return this.#timed('invalidateAll', started, done.ok ? done : this.#failed(done))
   }
 
@@ -307,6 +311,7 @@ export class CacheNamespace<T = unknown> {
     const tagKeys = this.#tagKeys(tags)
     if (!tagKeys.ok) return tagKeys
     const done = await this.#context.store.setMany(tagKeys.value.map((key) => [key, freshGeneration()] as [string, string]))
+    this.l1?.forget(tagKeys.value)
     return this.#timed('invalidateTags', started, done.ok ? done : this.#failed(done))
   }
 }

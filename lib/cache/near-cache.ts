@@ -159,6 +159,14 @@ export class NearCache implements Reader {
     this.#lru.delete(key)
   }
 
+  /**
+   * Drops `keys` now, as Redis's invalidation will: this instance's own writes
+   * are read back at once, not after the message arrives.
+   */
+  forget (keys: readonly string[]): void {
+    for (const key of keys) this.#invalidate(key)
+  }
+
   /** Drops every entry; reads in flight are not kept. */
   flush (): void {
     this.#epoch++
