@@ -101,7 +101,7 @@ function latencyMetric (name: string, latency: Map<string, Map<string, Map<strin
           }
         }
       }
-      return { name, help, type: 'histogram' as never, aggregator: 'sum', values, collect: () => {} }
+      return { name, help, type: 'histogram', aggregator: 'sum', values } as unknown as MetricObjectWithValues<MetricValueWithName<string>>
     }
   }
 }

@@ -17,7 +17,7 @@ import metricsPlugin from './metrics.js'
 // This file is the `fastify-cachekit/cache` entry point: the plugin and what its users need.
 export * from '../lib/public/common.js'
 export { Cache, type CacheHealth, type CacheOptions } from '../lib/cache.js'
-export { CacheNamespace, type NamespaceOptions, type NamespaceSetOptions, type NamespaceGetOrSetOptions, type NearCacheNamespaceOptions } from '../lib/cache/namespace.js'
+export { CacheNamespace, type NamespaceOptions, type NamespaceSetOptions, type NamespaceGetOrSetOptions } from '../lib/cache/namespace.js'
 export type { GetOrSetOptions, LockOptions } from '../lib/cache/aside.js'
 export { NearCache, type NearCacheOptions, type NearCacheState } from '../lib/cache/near-cache.js'
 export { MemoryStore, type MemoryStoreOptions } from '../lib/store/memory-store.js'

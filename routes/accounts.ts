@@ -32,9 +32,10 @@ export interface AccountRoutesOptions {
   grace?: number
 }
 
-/** The slow source: a provider API or database answering in `delayMs`. */
+/** The slow source: a provider API or database answering in `delayMs`; for user ids starting with `down-` it fails, as a provider outage does. */
 export async function loadAccounts (userId: string, delayMs: number): Promise<AccountList> {
   await sleep(delayMs)
+  if (userId.startsWith('down-')) throw new Error(`the account provider of ${userId} is down`)
   return {
     userId,
     accounts: [

@@ -35,7 +35,8 @@ export function decodeEntry<T> (raw: string): Entry<T> {
   const b = raw.indexOf('|', a + 1)
   const c = raw.indexOf('|', b + 1)
   const d = raw.indexOf('|', c + 1)
-  if (d === -1) throw new Error('truncated cache entry')
+  // a separator missing makes one search fail (-1); the ones after it then restart from the start
+  if (Math.min(a, b, c, d) < 0) throw new Error('truncated cache entry')
   const tagText = raw.slice(c + 1, d)
   const json = raw.slice(d + 1)
   return {
@@ -57,8 +58,10 @@ export function freshEntry<T> (raw: string, now: number): { value: T } | undefin
     if (!raw.startsWith(MARK)) return { value: JSON.parse(raw) as T }
     const a = raw.indexOf('|', 4)
     if (!(now < Number(raw.slice(4, a)))) return undefined
-    const d = raw.indexOf('|', raw.indexOf('|', raw.indexOf('|', a + 1) + 1) + 1)
-    if (d === -1) return undefined
+    const b = raw.indexOf('|', a + 1)
+    const c = raw.indexOf('|', b + 1)
+    const d = raw.indexOf('|', c + 1)
+    if (Math.min(b, c, d) < 0) return undefined
     const json = raw.slice(d + 1)
     return { value: (json === '' ? undefined : JSON.parse(json)) as T }
   } catch {

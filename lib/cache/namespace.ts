@@ -7,7 +7,7 @@ import { fail, ok, type Failure, type Result } from '../result.js'
 import { ttlToMs } from '../ttl.js'
 import { resolveOptions, type CacheAside, type GetOrSetOptions, type Slot } from './aside.js'
 import { decodeEntry, encodeEntry, type Entry } from './envelope.js'
-import { NearCache } from './near-cache.js'
+import { NearCache, type NearCacheOptions } from './near-cache.js'
 import { cacheClaim } from './scripts.js'
 
 /**
@@ -31,18 +31,13 @@ export interface Reader {
   getMany: (keys: readonly string[]) => Promise<Result<Array<string | null>>>
 }
 
-export interface NearCacheNamespaceOptions {
-  /** Most entries kept in this process. Default 10,000. */
-  maxEntries?: number
-}
-
 export interface NamespaceOptions<S extends TSchema = TSchema> extends Omit<GetOrSetOptions, 'ttl'> {
   /** Seconds a value is fresh. Default: the cache's `defaultTtl`. */
   ttl?: number
   /** Values are checked against it on read; a value that fails is a counted miss. */
   schema?: S
   /** An in-process near cache in front of Redis, kept coherent by Redis (Redis only; not on a Cluster). */
-  l1?: boolean | NearCacheNamespaceOptions
+  l1?: boolean | NearCacheOptions
 }
 
 export interface NamespaceSetOptions {
@@ -54,7 +49,7 @@ export interface NamespaceSetOptions {
 
 export type NamespaceGetOrSetOptions = GetOrSetOptions & { tags?: readonly string[] }
 
-const TAG = /^[^,=|\u0000-\u001f\u007f]{1,256}$/ // eslint-disable-line no-control-regex
+const TAG = /^[^,=|\u0000-\u001f\u007f]{1,1024}$/ // eslint-disable-line no-control-regex
 
 const freshGeneration = (): string => randomBytes(8).toString('hex')
 
@@ -97,12 +92,11 @@ export class CacheNamespace<T = unknown> {
     return this.#context.keys.extend(this.#prefix + 'v', key)
   }
 
-  #tagKeys (tags: readonly string[] | undefined): Result<string[]> {
-    if (tags === undefined) return ok([])
+  #tagKeys (tags: readonly string[]): Result<string[]> {
     if (!Array.isArray(tags)) return fail('INVALID_ARGUMENT', 'tags must be an array of strings')
     const out: string[] = []
     for (const tag of tags) {
-      if (typeof tag !== 'string' || !TAG.test(tag)) return fail('INVALID_ARGUMENT', `tag must be 1–256 characters without , = | or control characters, got ${JSON.stringify(tag)}`)
+      if (typeof tag !== 'string' || !TAG.test(tag)) return fail('INVALID_ARGUMENT', `tag must be a string without , = | or control characters, got ${JSON.stringify(tag)}`)
       const k = this.#context.keys.extend(this.#prefix + 't', tag)
       if (!k.ok) return k
       out.push(k.value)
@@ -164,12 +158,12 @@ export class CacheNamespace<T = unknown> {
   }
 
   async #write (valueKey: string, value: unknown, freshMs: number, graceMs: number, tags: readonly string[], tagKeys: readonly string[], generations: Map<string, string>, strict = true): Promise<Result<true>> {
-    let generation = generations.get('') ?? ''
+    let generation = generations.get('') as string
     if (generation === '') generation = await this.#claim(this.#generationKey, strict)
     const tagged: Array<[string, string]> = []
     for (let i = 0; i < tags.length; i++) {
       const tag = tags[i] as string
-      let gen = generations.get(tag) ?? ''
+      let gen = generations.get(tag) as string
       if (gen === '') gen = await this.#claim(tagKeys[i] as string, strict)
       tagged.push([tag, gen])
     }
@@ -236,12 +230,8 @@ export class CacheNamespace<T = unknown> {
       entry.valid = this.#check === undefined || entry.value === null || entry.value === undefined || this.#check(entry.value)
       held.entry = entry
     }
-    if (entry.valid !== true || entry.generation !== gen.value || Date.now() >= entry.freshUntil) return undefined
-    for (const [tag, tagGen] of entry.tags) {
-      const k = this.#context.keys.extend(this.#prefix + 't', tag)
-      const heldTag = k.ok ? l1.peek(k.value) : undefined
-      if (heldTag === undefined || heldTag.value !== tagGen) return undefined
-    }
+    // a tagged value takes the general path (its tags' generations, from L1 as well)
+    if (entry.valid !== true || entry.generation !== gen.value || entry.tags.length > 0 || Date.now() >= entry.freshUntil) return undefined
     return entry
   }
 
@@ -270,7 +260,8 @@ export class CacheNamespace<T = unknown> {
     if (!resolved.ok) return resolved
     const tagKeys = this.#tagKeys(tags)
     if (!tagKeys.ok) return tagKeys
-    const generations = new Map<string, string>()
+    // what the read saw, '' for missing: the write that follows must still see it
+    const generations = new Map<string, string>([['', ''], ...tags.map((tag) => [tag, ''] as [string, string])])
     const full = valueKey.value
     const slot: Slot<T> = {
       namespace: this.name,

@@ -13,20 +13,14 @@ export const cacheClaim = defineScript<string>(
     ctx.set(key, args[0] as string, ttlMs === 0 ? undefined : ttlMs)
     return args[0] as string
   },
-  (reply) => {
-    if (typeof reply !== 'string') throw new Error('expected a string')
-    return reply
-  }
+  (reply) => String(reply)
 )
 
 /** Deletes the lock only while it holds the caller's token. */
 export const cacheRelease = defineScript<boolean>(
   'cache-release',
   (ctx, keys, args) => ctx.get(keys[0] as string) === args[0] ? ctx.del(keys[0] as string) : 0,
-  (reply) => {
-    if (reply !== 0 && reply !== 1) throw new Error('expected 0 or 1')
-    return reply === 1
-  }
+  (reply) => reply === 1
 )
 
 export const CACHE_SCRIPTS = [cacheClaim, cacheRelease]

@@ -2,11 +2,15 @@ import { Type } from '@sinclair/typebox'
 import t from 'tap'
 import { until } from '../../harness/wait.js'
 import { Cache } from '../../lib/cache.js'
+import { CacheAside } from '../../lib/cache/aside.js'
 import { encodeEntry } from '../../lib/cache/envelope.js'
+import { CacheNamespace, type Reader } from '../../lib/cache/namespace.js'
+import type { NearCache } from '../../lib/cache/near-cache.js'
+import { fail } from '../../lib/result.js'
 import { ComponentContext } from '../../lib/context.js'
 import { KeyBuilder } from '../../lib/keys.js'
 import { CacheMetrics } from '../../lib/metrics.js'
-import { fileRedis } from '../helpers/backends.js'
+import { fileRedis, ownRedis } from '../helpers/backends.js'
 import { faultyStore } from '../helpers/faulty-store.js'
 import { memoryStore, redisStore } from '../helpers/stores.js'
 
@@ -127,4 +131,84 @@ t.test('the near cache answers getOrSet without Redis, and misses what it must',
   await ns.l1?.close()
   t.equal(ns.l1?.state, 'closed')
   t.same(await ns.get('k'), { ok: true, value: { n: 42 } }, 'a closed near cache reads through')
+})
+
+t.test('a refresh never waits for another instance\'s lock; a loader may throw anything', async (t) => {
+  const { store, close } = memoryStore('rf')
+  t.teardown(close)
+  const metrics = new CacheMetrics()
+  const cache = new Cache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'rf' }), metrics }))
+  const now = Date.now()
+  await store.set('rf:acct:1', encodeEntry({ value: 'old', freshUntil: now - 1, staleUntil: now + 60_000, generation: '', tags: [] }) as string, { ttl: 60 })
+  await store.set('rf:cache-lock:acct:1', 'another instance', { ttl: 60 })
+  let calls = 0
+  t.same(await cache.getOrSet('acct:1', () => { calls++; return 'new' }, { grace: 60, lock: true }), { ok: true, value: 'old' })
+  await until('the refresh gave way', async () => { const r = await cache.getOrSet('acct:1', () => 'x', { grace: 60, lock: true }); return r.ok && metrics.details('acct').staleHits === 2 })
+  t.equal(calls, 0, 'the holder refreshes, not this instance')
+  const thrown = await cache.getOrSet('str:1', () => { throw 'a string' }) // eslint-disable-line no-throw-literal
+  t.match(thrown, { ok: false, error: { code: 'LOADER', message: /a string/, cause: 'a string' } })
+})
+
+t.test('namespace edges: its name, a failing second read, missing tag generations, not-found values, odd tags', async (t) => {
+  const { store, close } = memoryStore('ne')
+  t.teardown(close)
+  const context = new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'ne' }) })
+  t.throws(() => new CacheNamespace(context, new CacheAside(context), store, 'bad name', {}, 60), /cache.namespace: namespace must match/)
+  t.throws(() => new CacheNamespace(context, new CacheAside(context), store, 'ok', { jitter: 3 }, 60), /jitter/)
+  let reads = 0
+  const flaky: Reader = { getMany: async (keys) => ++reads === 2 ? fail('UNAVAILABLE', 'second read fails') : await store.getMany(keys) }
+  const ns = new CacheNamespace<string | null>(context, new CacheAside(context), flaky, 'edges', {}, 60)
+  await ns.set('k', 'v', { tags: ['t'] }) // read 1: the generations
+  t.match(await ns.get('k'), { ok: false, error: { code: 'UNAVAILABLE' } }, 'read 2 (the tag\'s generation) fails')
+  t.same(await ns.get('k'), { ok: true, value: 'v' })
+  await store.delete('ne:edges:t:t')
+  t.same(await ns.get('k'), { ok: true, value: null }, 'a missing tag generation: a miss')
+  t.same(await ns.getOrSet('none', () => null, { negativeTtl: 5 }), { ok: true, value: null })
+  t.same(await ns.get('none'), { ok: true, value: null }, 'a cached not-found reads as null')
+  t.match(await ns.set('k', 'v', { tags: ['x'.repeat(600)] }), { ok: false, error: { code: 'INVALID_ARGUMENT' } }, 'a tag too long for a key')
+  const gen = await store.get('ne:edges:g')
+  await store.set('ne:edges:v:odd', encodeEntry({ value: 'x', freshUntil: Date.now() + 60_000, staleUntil: Date.now() + 60_000, generation: gen.ok ? gen.value as string : '', tags: [['\u0001', 'g']] }) as string)
+  t.same(await ns.get('odd'), { ok: true, value: null }, 'a stored tag that can make no key: invalid')
+})
+
+t.test('the near cache through outages: heartbeat, a dropped data connection, FLUSHALL', async (t) => {
+  const own = await ownRedis(t)
+  const { store, client, close } = await redisStore(own, 'hb', { commandTimeoutMs: 100 })
+  const metrics = new CacheMetrics()
+  const cache = new Cache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'hb' }), metrics }))
+  t.teardown(async () => { await cache.close(); await close() })
+  const ns = cache.namespace<string>('beat', { ttl: 60, l1: { heartbeatMs: 30 } })
+  const near = ns.l1 as NearCache
+  t.ok(await near.ready())
+  await ns.set('k', 'v')
+  await until('held', async () => { await ns.getOrSet('k', () => 'x'); return metrics.details('beat').l1Hits >= 1 })
+
+  // the data connection drops: tracking is turned on again over the same subscription
+  const list = await client.call('CLIENT', 'LIST') as string
+  const dataId = /id=(\d+) [^\n]*name=cachekit-l1-data/.exec(list)?.[1] as string
+  await client.call('CLIENT', 'KILL', 'ID', dataId)
+  await until('down', () => near.state !== 'up', { everyMs: 1 }).catch(() => {})
+  t.ok(await near.ready(5000), 'up again')
+  await ns.delete('k')
+  await ns.invalidateTags(['t'])
+  t.same(await ns.get('k'), { ok: true, value: null })
+  await ns.set('k', 'w')
+  await until('held again', async () => { const before = metrics.details('beat').l1Hits; await ns.getOrSet('k', () => 'x'); return metrics.details('beat').l1Hits > before })
+
+  // FLUSHALL: Redis tells tracking clients to drop everything
+  await client.flushall()
+  await until('flushed', () => near.size === 0)
+  t.same(await ns.get('k'), { ok: true, value: null })
+
+  // a hung Redis: reads fall back to the store (and its deadline), the heartbeat marks L1 down
+  await ns.set('k', 'x')
+  await ns.get('k')
+  own.pause()
+  t.teardown(() => { own.resume() })
+  t.match(await ns.get('not-held'), { ok: false, error: { code: 'TIMEOUT' } }, 'the tracked read timed out, the store too')
+  await until('the heartbeat notices', () => near.state === 'down')
+  own.resume()
+  t.ok(await near.ready(5000), 'back after the pause')
+  await near.close()
+  t.match(await ns.getOrSet('k', () => 'y'), { ok: true }, 'a closed near cache reads through')
 })

@@ -6,6 +6,7 @@ import cachePlugin from '../../plugins/cache.js'
 import metricsPlugin from '../../plugins/metrics.js'
 import { demoApp } from '../helpers/demo.js'
 import { until } from '../../harness/wait.js'
+import { faultyStore } from '../helpers/faulty-store.js'
 
 // GET /metrics: Prometheus text whose counters match the operations done, for
 // cachekit's cache-aside and for every other plugin (they count through the
@@ -116,4 +117,32 @@ t.test('your own prom-client Registry holds cachekit\'s metrics', async (t) => {
   const bad = Fastify()
   t.teardown(() => bad.close())
   await t.rejects(async () => { await bad.register(metricsPlugin, { prefix: 'bad-prefix' }) }, /option prefix/, 'options are checked')
+})
+
+t.test('the slow source\'s failures: a LOADER failure is a 500 problem, an invalidation on a failing store a 503', async (t) => {
+  const app = await demoApp(t, 'memory')
+  const failed = await app.inject('/users/down-1/accounts')
+  t.equal(failed.statusCode, 500)
+  t.match(failed.json(), { code: 'INTERNAL', instance: '/users/down-1/accounts' })
+  t.notMatch(failed.body, /provider of down-1 is down/, 'the loader\'s own message stays in the log')
+  faultyStore(t, app.cache.store).fail('UNAVAILABLE')
+  const refused = await app.inject({ method: 'DELETE', url: '/users/u1/accounts/cache' })
+  t.equal(refused.statusCode, 503)
+  t.equal((await app.inject('/users/u9/accounts')).statusCode, 200, 'reads fail open: the source answers')
+})
+
+t.test('metrics: registering the plugin twice keeps the counters; resetting the registry resets the latencies', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(metricsPlugin)
+  const first = app.cacheMetrics
+  await app.register(metricsPlugin)
+  await app.ready()
+  t.equal(app.cacheMetrics, first)
+  first.observe('x', 'get', 'hit', 0.2)
+  first.observe('x', 'get', 'hit', 5000)
+  t.match(await first.toPrometheus(), 'cachekit_cache_operation_duration_seconds_bucket{namespace="x",operation="get",result="hit",le="+Inf"} 2')
+  t.match(await first.toPrometheus(), 'cachekit_cache_operation_duration_seconds_bucket{namespace="x",operation="get",result="hit",le="2.5"} 1')
+  first.registry.resetMetrics()
+  t.notMatch(await first.toPrometheus(), 'namespace="x",operation="get"')
 })
