@@ -66,8 +66,9 @@ export class Cache {
   /** The full key, or null when the key is invalid or in a plugin's namespace. */
   #full (key: string): string | null {
     const full = this.keys.rawKey(key)
+    if (full === null) return null
     const namespace = this.namespaceOf(key)
-    return full === null || RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace) ? null : full
+    return RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace) ? null : full
   }
 
   /** Why `#full` refused a key, as a Failure. */
@@ -239,9 +240,9 @@ export class Cache {
    * loader's own error is a LOADER failure with the error as its `cause`, never cached.
    */
   getOrSet<T> (key: string, loader: () => T | Promise<T>, options: GetOrSetOptions = {}): Promise<Result<T>> {
-    const full = this.keys.rawKey(key)
+    const full = this.#full(key)
+    if (full === null) return Promise.resolve(this.#refused(key))
     const namespace = this.namespaceOf(key)
-    if (full === null || RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace)) return Promise.resolve(this.#refused(key))
     // the hit path: one GET, one promise chain, no option parsing (options are checked when a load needs them)
     const started = performance.now()
     return this.store.get(full).then((raw) => {

@@ -156,10 +156,10 @@ t.test('namespace edges: its name, a failing second read, missing tag generation
   t.throws(() => new CacheNamespace(context, new CacheAside(context), store, 'bad name', {}, 60), /cache.namespace: namespace must match/)
   t.throws(() => new CacheNamespace(context, new CacheAside(context), store, 'ok', { jitter: 3 }, 60), /jitter/)
   let reads = 0
-  const flaky: Reader = { getMany: async (keys) => ++reads === 2 ? fail('UNAVAILABLE', 'second read fails') : await store.getMany(keys) }
+  const flaky: Reader = { getMany: async (keys) => ++reads === 3 ? fail('UNAVAILABLE', 'the third read fails') : await store.getMany(keys) }
   const ns = new CacheNamespace<string | null>(context, new CacheAside(context), flaky, 'edges', {}, 60)
   await ns.set('k', 'v', { tags: ['t'] }) // read 1: the generations
-  t.match(await ns.get('k'), { ok: false, error: { code: 'UNAVAILABLE' } }, 'read 2 (the tag\'s generation) fails')
+  t.match(await ns.get('k'), { ok: false, error: { code: 'UNAVAILABLE' } }, 'read 2 (generation and value) answers, read 3 (the tag\'s generation) fails')
   t.same(await ns.get('k'), { ok: true, value: 'v' })
   await store.delete('ne:edges:t:t')
   t.same(await ns.get('k'), { ok: true, value: null }, 'a missing tag generation: a miss')
