@@ -109,12 +109,7 @@ export class Cache {
     const full = this.keys.rawKey(key)
     const namespace = this.namespaceOf(key)
     if (full === null || RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace)) return Promise.resolve(this.#refused(key))
-    const started = performance.now()
-    return this.store.get(full).then((result) => {
-      const counted = this.#counted(namespace, result)
-      this.metrics.observe(namespace, 'get', counted.ok ? (counted.value === null ? 'miss' : 'hit') : 'error', performance.now() - started)
-      return counted
-    })
+    return this.store.get(full).then((result) => this.#counted(namespace, result))
   }
 
   async getJson<T = unknown> (key: string): Promise<Result<T | null>> {

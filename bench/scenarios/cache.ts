@@ -92,6 +92,11 @@ export const getOrSetHit: Scenario = {
           await client.set('cachekit:bench:raw', JSON.stringify(VALUE))
           return await loopThroughput(() => client.get('cachekit:bench:raw'), options)
         },
+        // what any getOrSet must do at least: the GET and the JSON.parse of the value
+        'ioredis get + JSON.parse': async () => {
+          await client.set('cachekit:bench:raw', JSON.stringify(VALUE))
+          return await loopThroughput(() => client.get('cachekit:bench:raw').then((raw) => JSON.parse(raw as string) as unknown), options)
+        },
         'bentocache getOrSet': async () => {
           await b.getOrSet({ key: 'bench:bento', factory: loader, ttl: '10m' })
           return await loopThroughput(() => b.getOrSet({ key: 'bench:bento', factory: loader, ttl: '10m' }), options)
