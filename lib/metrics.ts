@@ -68,6 +68,8 @@ const FAMILIES: Array<[Field, string, string]> = [
 /** Latency buckets in seconds: from 50 µs (a near-cache hit) to 2.5 s (a slow loader). */
 const BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
+type DecisionLabel = 'namespace' | 'policy' | 'outcome' | 'source'
+
 interface Buckets { counts: number[], sum: number, count: number }
 
 /**
@@ -114,6 +116,8 @@ export class CacheMetrics {
   readonly #namespaces = new Map<string, Counters>()
   /** namespace → operation → result → buckets: found without making a string or a label object per call. */
   readonly #latency = new Map<string, Map<string, Map<string, Buckets>>>()
+  /** `namespace|policy|outcome|source` → decisions made (the rate limiter's, by policy). */
+  readonly #decisions = new Map<string, { labels: Record<DecisionLabel, string>, count: number }>()
 
   constructor (options: CacheMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry()
@@ -133,6 +137,18 @@ export class CacheMetrics {
       })
     }
     this.registry.registerMetric(latencyMetric(prefix + 'cache_operation_duration_seconds', this.#latency) as never)
+    const decisions = this.#decisions
+    // eslint-disable-next-line no-new
+    new Counter({
+      name: prefix + 'decisions_total',
+      help: 'Decisions by component (namespace), policy and outcome: the rate limiter\'s allowed and refused requests per route policy, and where each was decided.',
+      labelNames: ['namespace', 'policy', 'outcome', 'source'],
+      registers: [this.registry],
+      collect () {
+        this.reset()
+        for (const { labels, count } of decisions.values()) this.inc(labels, count)
+      }
+    })
   }
 
   #counters (namespace: string): Counters {
@@ -155,6 +171,23 @@ export class CacheMetrics {
   lockWait (namespace: string, n = 1): void { this.#counters(namespace).lockWaits += n }
   l1Hit (namespace: string, n = 1): void { this.#counters(namespace).l1Hits += n }
   l1Eviction (namespace: string, n = 1): void { this.#counters(namespace).l1Evictions += n }
+
+  /**
+   * One decision of `namespace` under `policy` (a route template, a group: bounded
+   * by the app's routes, never a key or a client), with its `outcome` (allowed,
+   * refused) and `source` (store, deny-cache, local, open).
+   */
+  decision (namespace: string, policy: string, outcome: string, source: string): void {
+    const id = `${namespace}|${policy}|${outcome}|${source}`
+    const known = this.#decisions.get(id)
+    if (known !== undefined) known.count++
+    else this.#decisions.set(id, { labels: { namespace, policy, outcome, source }, count: 1 })
+  }
+
+  /** Decisions counted so far, one row per namespace, policy, outcome and source. */
+  decisions (): Array<Record<DecisionLabel, string> & { count: number }> {
+    return [...this.#decisions.values()].map(({ labels, count }) => ({ ...labels, count }))
+  }
 
   /** One timed operation: `operation` (get, set, getOrSet, …) of `namespace` took `ms`, ending in `result` (hit, miss, stale, error, ok…). */
   observe (namespace: string, operation: string, result: string, ms: number): void {
@@ -217,6 +250,7 @@ export class CacheMetrics {
     if (namespace === undefined) {
       this.#namespaces.clear()
       this.#latency.clear()
+      this.#decisions.clear()
     } else {
       this.#namespaces.delete(namespace)
     }
