@@ -11,6 +11,7 @@ export const API_TAGS = [
   { name: 'session-cache', description: 'Sessions with a per-user index: create, read, touch, revoke one, log out everywhere (fastify-cachekit/session-cache).' },
   { name: 'authz-cache', description: 'Cached permission checks; role changes invalidate the user\'s cached decisions (fastify-cachekit/authz-cache).' },
   { name: 'oauth-state', description: 'One-time OAuth state tokens with PKCE, fail-closed: a state that cannot be checked is refused (fastify-cachekit/oauth-state).' },
+  { name: 'cache', description: 'Cache-aside over a deliberately slow source: single flight, a load lock, stale-while-revalidate, tag invalidation (fastify-cachekit/cache).' },
   { name: 'metrics', description: 'Per-namespace counters as JSON and as Prometheus text (fastify-cachekit/metrics).' },
   { name: 'health', description: 'Liveness, readiness and the cache\'s health, for load balancers and Kubernetes probes.' },
   { name: 'dashboard', description: 'What the landing page at / shows, as JSON.' }

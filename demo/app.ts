@@ -26,6 +26,7 @@ import healthRoutes from '../routes/health.js'
 import oauthRoutes from '../routes/oauth.js'
 import { DEMO_RATE_LIMITS } from './rate-limits.js'
 import sessionRoutes from '../routes/sessions.js'
+import accountRoutes from '../routes/accounts.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -84,7 +85,7 @@ export async function buildApp (env: Record<string, string | undefined> = proces
   installHttpErrors(app)
   if (extras.onRoute !== undefined) app.addHook('onRoute', extras.onRoute)
 
-  await app.register(metricsPlugin)
+  await app.register(metricsPlugin, { processMetrics: true })
   await app.register(cachePlugin, {
     ...(extras.redisClient !== undefined ? { client: extras.redisClient } : {}),
     ...(config.REDIS_URL !== '' ? { redisUrl: config.REDIS_URL } : {}),
@@ -126,5 +127,6 @@ export async function buildApp (env: Record<string, string | undefined> = proces
   await app.register(cacheStatsRoutes)
   await app.register(oauthRoutes, { providers: DEMO_OAUTH_PROVIDERS, ...publicBase(config) })
   await app.register(sessionRoutes)
+  await app.register(accountRoutes)
   return app
 }

@@ -28,5 +28,7 @@ export const DEMO_RATE_LIMITS: Record<string, Static<typeof RoutePolicySchema> |
   'GET /accounts/:id': perMinute(120),
   'POST /oauth/:provider/start': perMinute(20),
   'GET /oauth/:provider/callback': perMinute(20),
-  'GET /cache/stats': perMinute(60)
+  'GET /cache/stats': perMinute(60),
+  'GET /users/:userId/accounts': perMinute(600),
+  'DELETE /users/:userId/accounts/cache': perMinute(30)
 }

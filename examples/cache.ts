@@ -1,7 +1,7 @@
 // Run: npx tsx examples/run.ts cache            (embedded memory store)
 //      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts cache
 import Fastify from 'fastify'
-import { cachePlugin } from '../index.js' // in your app: from 'fastify-cachekit'
+import { cachePlugin, valueOr } from '../index.js' // in your app: from 'fastify-cachekit'
 
 export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<string, unknown>> {
   const app = Fastify()
@@ -12,10 +12,11 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
   const hit = await app.cache.get('greetings:en')
   const miss = await app.cache.get('greetings:fr')
 
-  // cache-aside: compute on a miss (or when the cache is down), cache the answer
+  // cache-aside: load on a miss (or when the cache is down), cache the answer; a Result too
   const loadUser = async (id: number): Promise<{ id: number, name: string }> => ({ id, name: `user ${id}` })
   const getUser = app.cache.wrap(loadUser, { key: (id) => `users:${id}`, ttl: 300 })
-  const user = await getUser(42)
+  const loaded = await getUser(42)
+  const user = valueOr(loaded, null)
 
   const counter = await app.cache.increment('visits:today')
   const deleted = await app.cache.deletePattern('greetings:*')

@@ -1,8 +1,14 @@
+import type { TSchema } from '@sinclair/typebox'
+import { CacheAside, resolveOptions, type GetOrSetOptions, type Slot } from './cache/aside.js'
+import { decodeEntry, encodeEntry, freshEntry, type Entry } from './cache/envelope.js'
+import { CacheNamespace, type NamespaceOptions, type Reader } from './cache/namespace.js'
+import { NearCache } from './cache/near-cache.js'
+import { CACHE_SCRIPTS } from './cache/scripts.js'
 import type { ComponentContext } from './context.js'
-import type { KeyBuilder } from './keys.js'
+import { NAME_PATTERN, type KeyBuilder } from './keys.js'
 import type { CacheMetrics } from './metrics.js'
-import { DEFAULT_NAMESPACE, RESERVED_NAMESPACES } from './namespaces.js'
-import { fail, type Failure, type Result } from './result.js'
+import { DEFAULT_NAMESPACE, KEY_NAMESPACES, RESERVED_NAMESPACES } from './namespaces.js'
+import { fail, ok, type Failure, type Result } from './result.js'
 import { entriesOf, type Entries } from './store/entries.js'
 import type { SetOptions, Store, StoreKind } from './store/store.js'
 import { ttlOptionMs } from './ttl.js'
@@ -36,6 +42,10 @@ export class Cache {
   readonly keys: KeyBuilder
   readonly metrics: CacheMetrics
   readonly defaultTtl: number
+  readonly #aside: CacheAside
+  /** Names of the typed namespaces made so far: raw keys may not enter them. */
+  readonly #typed = new Map<string, CacheNamespace<any>>()
+  readonly #nearCaches: NearCache[] = []
 
   /** Throws a TypeError for a bad `defaultTtl` (a configuration error). */
   constructor (context: ComponentContext, options: CacheOptions = {}) {
@@ -45,20 +55,30 @@ export class Cache {
     this.metrics = context.metrics
     this.defaultTtl = options.defaultTtl ?? 300
     ttlOptionMs('Cache', 'defaultTtl', this.defaultTtl)
+    this.#aside = new CacheAside(context)
+  }
+
+  /** Loads the cache's scripts (the load lock, generations) ahead of first use. */
+  async loadScripts (): Promise<Result<true>> {
+    return await this.store.loadScripts(CACHE_SCRIPTS)
   }
 
   /** The full key, or null when the key is invalid or in a plugin's namespace. */
   #full (key: string): string | null {
     const full = this.keys.rawKey(key)
-    return full === null || RESERVED_NAMESPACES.has(this.namespaceOf(key)) ? null : full
+    if (full === null) return null
+    const namespace = this.namespaceOf(key)
+    return RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace) ? null : full
   }
 
   /** Why `#full` refused a key, as a Failure. */
   #refused (key: string): Failure {
     const checked = this.keys.raw(key)
-    return checked.ok
-      ? fail('INVALID_ARGUMENT', `namespace "${this.namespaceOf(key)}" belongs to a cachekit plugin; use that plugin's API`)
-      : checked
+    if (!checked.ok) return checked
+    const namespace = this.namespaceOf(key)
+    return this.#typed.has(namespace)
+      ? fail('INVALID_ARGUMENT', `namespace "${namespace}" is a typed namespace; use cache.namespace('${namespace}')`)
+      : fail('INVALID_ARGUMENT', `namespace "${namespace}" belongs to a cachekit plugin; use that plugin's API`)
   }
 
   /** The namespace a relative key is counted under. */
@@ -88,7 +108,7 @@ export class Cache {
     // the hot path: no Result for the key, the namespace found once, one promise chain
     const full = this.keys.rawKey(key)
     const namespace = this.namespaceOf(key)
-    if (full === null || RESERVED_NAMESPACES.has(namespace)) return Promise.resolve(this.#refused(key))
+    if (full === null || RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace)) return Promise.resolve(this.#refused(key))
     return this.store.get(full).then((result) => this.#counted(namespace, result))
   }
 
@@ -208,24 +228,96 @@ export class Cache {
   }
 
   /**
-   * Cache-aside: the cached JSON value, or `compute()`'s, cached for next time.
-   * Cache failures never reach the caller (they count as misses); only
-   * `compute()`'s own rejection does.
+   * Cache-aside: the cached value, or `loader()`'s, cached for next time, with
+   * single flight, and optionally a lock across instances, stale-while-revalidate
+   * (`grace`), a soft `timeout`, `jitter` and `negativeTtl` (lib/cache/aside.ts).
+   * A cache failure is a miss (the loader answers, counted as degraded); the
+   * loader's own error is a LOADER failure with the error as its `cause`, never cached.
    */
-  async getOrSet<T> (key: string, compute: () => T | Promise<T>, options: SetOptions = {}): Promise<T> {
-    const cached = await this.getJson<T>(key)
-    if (cached.ok && cached.value !== null) return cached.value
-    if (!cached.ok) this.metrics.degraded(this.namespaceOf(key))
-    const value = await compute()
-    if (value !== undefined) await this.setJson(key, value, { ttl: options.ttl ?? this.defaultTtl })
-    return value
+  getOrSet<T> (key: string, loader: () => T | Promise<T>, options: GetOrSetOptions = {}): Promise<Result<T>> {
+    const full = this.#full(key)
+    if (full === null) return Promise.resolve(this.#refused(key))
+    const namespace = this.namespaceOf(key)
+    // the hit path: one GET, one promise chain, no option parsing (options are checked when a load needs them)
+    const started = performance.now()
+    return this.store.get(full).then((raw) => {
+      if (raw.ok && raw.value !== null) {
+        const entry = freshEntry<T>(raw.value, Date.now())
+        if (entry !== undefined) {
+          this.metrics.hit(namespace)
+          this.metrics.observe(namespace, 'getOrSet', 'hit', performance.now() - started)
+          return { ok: true, value: entry.value }
+        }
+      }
+      const resolved = resolveOptions(options, this.defaultTtl)
+      if (!resolved.ok) return resolved
+      return this.#aside.getOrSet(this.#slot<T>(key, full, raw), loader, resolved.value)
+    })
   }
 
-  /** A cached version of `fn`: its arguments pick the key. */
+  /** Where getOrSet keeps a raw key: the entry at the key, its lock under `cache-lock`. `first` is a read already made. */
+  #slot<T> (key: string, full: string, first?: Result<string | null>): Slot<T> {
+    const namespace = this.namespaceOf(key)
+    let pending = first
+    return {
+      namespace,
+      id: full,
+      lockKey: `${this.keys.prefix}:${KEY_NAMESPACES.cacheLock}:${key}`,
+      read: async (): Promise<Result<Entry<T> | null>> => {
+        const raw = pending ?? await this.store.get(full)
+        pending = undefined
+        if (!raw.ok) return this.#failed(namespace, raw)
+        if (raw.value === null) return raw as Result<null>
+        try {
+          return ok(decodeEntry<T>(raw.value))
+        } catch (err) {
+          return this.#failed(namespace, fail('DECODE', `value at ${full} is not JSON`, err))
+        }
+      },
+      write: async (value, freshMs, graceMs) => {
+        const now = Date.now()
+        const encoded = encodeEntry({ value, freshUntil: now + freshMs, staleUntil: now + freshMs + graceMs, generation: '', tags: [] })
+        if (encoded === undefined) return fail('ENCODE', `value for ${full} has no JSON form`)
+        return this.#write(key, await this.store.set(full, encoded, { ttl: (freshMs + graceMs) / 1000 }))
+      }
+    }
+  }
+
+  /** A cached version of `fn`: its arguments pick the key; answers as getOrSet does. */
   wrap<A extends unknown[], T> (
     fn: (...args: A) => T | Promise<T>,
-    options: { key: (...args: A) => string, ttl?: number }
-  ): (...args: A) => Promise<T> {
-    return async (...args: A) => await this.getOrSet(options.key(...args), () => fn(...args), { ttl: options.ttl ?? this.defaultTtl })
+    options: GetOrSetOptions & { key: (...args: A) => string }
+  ): (...args: A) => Promise<Result<T>> {
+    const { key, ...rest } = options
+    return async (...args: A) => await this.getOrSet(key(...args), () => fn(...args), rest)
+  }
+
+  /**
+   * A typed namespace (lib/cache/namespace.ts): values checked against `schema`
+   * on read, `invalidateAll()` and `invalidateTags()` in a constant number of
+   * commands, an optional near cache (`l1`). One object per name: asking again
+   * answers the same one. Raw keys (`cache.get('<name>:…')`) are refused in it
+   * from then on. Throws a TypeError for a bad name or option (a configuration error).
+   */
+  namespace<T = unknown> (name: string, options: NamespaceOptions<TSchema> = {}): CacheNamespace<T> {
+    const existing = this.#typed.get(name)
+    if (existing !== undefined) return existing as CacheNamespace<T>
+    if (typeof name !== 'string' || !new RegExp(NAME_PATTERN).test(name) || RESERVED_NAMESPACES.has(name)) {
+      throw new TypeError(`cache.namespace: name must match ${NAME_PATTERN} and not be a plugin's (${[...RESERVED_NAMESPACES].join(', ')}), got ${JSON.stringify(name)}`)
+    }
+    let reader: Reader = this.store
+    if (options.l1 !== undefined && options.l1 !== false && this.store.kind === 'redis') {
+      const near = new NearCache(this.context, name, options.l1 === true ? {} : options.l1)
+      this.#nearCaches.push(near)
+      reader = near
+    }
+    const ns = new CacheNamespace<T>(this.context, this.#aside, reader, name, options, this.defaultTtl)
+    this.#typed.set(name, ns)
+    return ns
+  }
+
+  /** Stops the near caches' connections (the plugin calls it on close). */
+  async close (): Promise<void> {
+    await Promise.all(this.#nearCaches.map(async (near) => { await near.close() }))
   }
 }

@@ -24,7 +24,9 @@ export const KEY_NAMESPACES = {
   /** `<prefix>:oauth:state:<HMAC of the state>`: one-time OAuth states. */
   oauth: 'oauth',
   /** `<prefix>:ratelimit:<scope>:<identity>`: token buckets. */
-  rateLimit: 'ratelimit'
+  rateLimit: 'ratelimit',
+  /** `<prefix>:cache-lock:<key>`: cache-aside's load lock of one key (`getOrSet` with `lock`). */
+  cacheLock: 'cache-lock'
 } as const
 
 export const METRICS_NAMESPACES = {

@@ -92,7 +92,8 @@ const PROBLEM_OF_ERROR: Record<ErrorCode, ProblemCode> = {
   DECODE: 'INTERNAL',
   ENCODE: 'INTERNAL',
   SCRIPT: 'INTERNAL',
-  INTERNAL: 'INTERNAL'
+  INTERNAL: 'INTERNAL',
+  LOADER: 'INTERNAL'
 }
 
 /**

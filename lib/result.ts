@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'ENCODE'
   | 'SCRIPT'
   | 'INTERNAL'
+  /** A cache-aside loader (your function) threw or rejected; its error is the `cause`. */
+  | 'LOADER'
 
 export class CacheError extends Error {
   readonly code: ErrorCode

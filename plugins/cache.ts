@@ -18,6 +18,9 @@ import metricsPlugin from './metrics.js'
 // This file is the `fastify-cachekit/cache` entry point: the plugin and what its users need.
 export * from '../lib/public/common.js'
 export { Cache, type CacheHealth, type CacheOptions } from '../lib/cache.js'
+export { CacheNamespace, type NamespaceOptions, type NamespaceSetOptions, type NamespaceGetOrSetOptions } from '../lib/cache/namespace.js'
+export type { GetOrSetOptions, LockOptions } from '../lib/cache/aside.js'
+export { NearCache, type NearCacheOptions, type NearCacheState } from '../lib/cache/near-cache.js'
 export { MemoryStore, type MemoryStoreOptions } from '../lib/store/memory-store.js'
 export { RedisStore, DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient, type RedisStoreOptions } from '../lib/store/redis-store.js'
 export { createRedisClient, redisClientOptions, type RedisClientOptions } from '../lib/store/redis-client.js'
@@ -149,7 +152,11 @@ export default fp<CachePluginOptions>(async function cachekitCache (fastify, opt
   if (redis === undefined) fastify.addHook('onClose', async () => { await store.close() })
   else await connectRedis(fastify, redis, context, opts.startupWaitMs)
 
-  fastify.decorate('cache', new Cache(context, { defaultTtl: opts.defaultTtl }))
+  const cache = new Cache(context, { defaultTtl: opts.defaultTtl })
+  // the load lock's scripts; a Redis that is down loads them on first use (NOSCRIPT)
+  if (redis !== undefined && redis.store.client.status === 'ready') await cache.loadScripts()
+  fastify.addHook('onClose', async () => { await cache.close() })
+  fastify.decorate('cache', cache)
 }, {
   fastify: '5.x',
   name: 'cachekit-cache'

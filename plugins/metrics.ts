@@ -1,25 +1,55 @@
+import { Type, type Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
+import { collectDefaultMetrics, type Registry } from 'prom-client'
 import { CacheMetrics } from '../lib/metrics.js'
+import { METRICS_NAMESPACES } from '../lib/namespaces.js'
+import { checkOptions } from '../lib/options.js'
+
+/** What the rate-limit plugin leaves on a request it decided (`request.rateLimitDecision`), as read here. */
+interface RateLimitState { scope: string, decision: { allowed: boolean, source: string } }
 
 // This file is the `fastify-cachekit/metrics` entry point: the plugin and what its users need.
 export * from '../lib/public/common.js'
-export { CacheMetrics, type MetricsSnapshot, type NamespaceStats } from '../lib/metrics.js'
+export { CacheMetrics, type CacheMetricsOptions, type MetricsSnapshot, type NamespaceDetails, type NamespaceStats } from '../lib/metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Per-namespace hit/miss/error/degraded counters of every cachekit plugin. */
+    /** Counters and latency histograms of every cachekit plugin, in a prom-client Registry (`cacheMetrics.registry`). */
     cacheMetrics: CacheMetrics
   }
+}
+
+export const MetricsPluginOptionsSchema = Type.Object({
+  prefix: Type.Optional(Type.String({ default: 'cachekit_', pattern: '^[a-zA-Z_:][a-zA-Z0-9_:]*$', description: 'prefix of every metric name' })),
+  processMetrics: Type.Optional(Type.Boolean({ default: false, description: 'also register prom-client\'s default process metrics (CPU, memory, event loop, GC) in the registry' }))
+}, { additionalProperties: false })
+
+export type MetricsPluginOptions = Static<typeof MetricsPluginOptionsSchema> & {
+  /** Your prom-client Registry: cachekit's metrics are registered in it. Default: a registry of their own. */
+  registry?: Registry
 }
 
 /**
  * Decorates `fastify.cacheMetrics`; the other cachekit plugins count into it.
  * The cache plugin registers it when it is missing, so registering it yourself,
  * before or after the cache plugin, is optional; a second registration keeps
- * the counters already there.
+ * the counters already there. Pass `registry` to have the metrics in your own
+ * prom-client Registry; serve them with `await fastify.cacheMetrics.toPrometheus()`.
  */
-export default fp(async function cachekitMetrics (fastify) {
-  if (!fastify.hasDecorator('cacheMetrics')) fastify.decorate('cacheMetrics', new CacheMetrics())
+export default fp<MetricsPluginOptions>(async function cachekitMetrics (fastify, options) {
+  if (fastify.hasDecorator('cacheMetrics')) return
+  const { registry, ...rest } = options
+  const opts = checkOptions(MetricsPluginOptionsSchema, rest, 'cachekit-metrics') as Required<Static<typeof MetricsPluginOptionsSchema>>
+  const metrics = new CacheMetrics({ registry, prefix: opts.prefix })
+  if (opts.processMetrics) collectDefaultMetrics({ register: metrics.registry })
+  fastify.decorate('cacheMetrics', metrics)
+  // the rate limiter leaves each request's decision on the request: counted here by policy and outcome
+  fastify.addHook('onResponse', async (request) => {
+    const state = (request as { rateLimitDecision?: RateLimitState | null }).rateLimitDecision
+    if (state !== null && state !== undefined) {
+      metrics.decision(METRICS_NAMESPACES.rateLimit, state.scope, state.decision.allowed ? 'allowed' : 'refused', state.decision.source)
+    }
+  })
 }, {
   fastify: '5.x',
   name: 'cachekit-metrics',

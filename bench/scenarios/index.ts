@@ -1,6 +1,6 @@
 import type { Scenario } from '../harness.js'
 import { authzCheck } from './authz.js'
-import { cacheGetHttp, cacheGetInProcess } from './cache.js'
+import { cacheGetHttp, cacheGetInProcess, getOrSetHit, nearCacheHit, stampede } from './cache.js'
 import { oauthStateRoundTrip } from './oauth-state.js'
 import { rateLimitAbusive, rateLimitAllowed } from './rate-limit.js'
 import { sessionDeleteAll, sessionGet } from './sessions.js'
@@ -9,6 +9,9 @@ import { sessionDeleteAll, sessionGet } from './sessions.js'
 export const scenarios: Scenario[] = [
   cacheGetInProcess,
   cacheGetHttp,
+  getOrSetHit,
+  nearCacheHit,
+  stampede,
   oauthStateRoundTrip,
   authzCheck,
   sessionGet,

@@ -40,13 +40,15 @@ const SCENARIOS = [
   },
   {
     id: 'stampede',
-    title: 'Stampede',
-    plugin: 'authz cache',
-    explains: '40 concurrent reads of GET /accounts/acct-1 as bob (role user): casbin decides once, the cache answers the others.',
+    title: 'Stampede on the slow source',
+    plugin: 'cache',
+    explains: `Drops the cached account list of "${VISITOR}", then sends 40 concurrent GET /users/${VISITOR}/accounts: the source takes 50 ms per load, and single flight (plus the load lock across instances) makes it one load for all 40.`,
     async run () {
-      const replies = await Promise.all(Array.from({ length: 40 }, () => call('GET', '/accounts/acct-1', { headers: { 'x-user-id': 'bob' } })))
+      await call('DELETE', `/users/${VISITOR}/accounts/cache`)
+      const replies = await Promise.all(Array.from({ length: 40 }, () => call('GET', `/users/${VISITOR}/accounts`)))
       const statuses = replies.map((r) => r.status)
-      return `${count(statuses, 200)} × 200, ${statuses.length - count(statuses, 200)} other; see the authorization panel's cache hits`
+      const loads = new Set(replies.filter((r) => r.status === 200).map((r) => r.body.loadedAt)).size
+      return `${count(statuses, 200)} × 200, ${statuses.length - count(statuses, 200)} other; ${loads} load(s) of the slow source; see the cache-aside loader calls`
     }
   },
   {

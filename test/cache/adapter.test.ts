@@ -83,28 +83,31 @@ for (const { name, store } of await storeBackends('ck')) {
     t.test('getOrSet: computes once, then serves the cache', async (t) => {
       let calls = 0
       const compute = async (): Promise<{ v: number }> => { calls++; return { v: 7 } }
-      t.same(await cache.getOrSet('calc:1', compute, { ttl: 30 }), { v: 7 })
-      t.same(await cache.getOrSet('calc:1', compute), { v: 7 })
+      t.same(await cache.getOrSet('calc:1', compute, { ttl: 30 }), { ok: true, value: { v: 7 } })
+      t.same(await cache.getOrSet('calc:1', compute), { ok: true, value: { v: 7 } })
       t.equal(calls, 1)
-      t.equal(await cache.getOrSet('calc:undef', () => undefined), undefined, 'undefined is returned, not cached')
+      t.same(await cache.getOrSet('calc:undef', () => undefined), { ok: true, value: undefined }, 'undefined is returned, not cached')
       t.same(await cache.exists('calc:undef'), { ok: true, value: false })
     })
 
     t.test('wrap: a cached function keyed by its arguments', async (t) => {
       let calls = 0
       const square = cache.wrap(async (n: number) => { calls++; return n * n }, { key: (n) => `sq:${n}`, ttl: 30 })
-      t.equal(await square(3), 9)
-      t.equal(await square(3), 9)
-      t.equal(await square(4), 16)
+      t.same(await square(3), { ok: true, value: 9 })
+      t.same(await square(3), { ok: true, value: 9 })
+      t.same(await square(4), { ok: true, value: 16 })
       t.equal(calls, 2)
       const noTtl = cache.wrap((n: number) => n + 1, { key: (n) => `inc:${n}` })
-      t.equal(await noTtl(1), 2)
+      t.same(await noTtl(1), { ok: true, value: 2 })
       const ttl = await cache.ttl('inc:1')
       t.ok(ttl.ok && ttl.value !== null && ttl.value <= 300, 'default TTL applies')
     })
 
-    t.test('compute errors reach the caller', async (t) => {
-      await t.rejects(cache.getOrSet('boom:1', () => { throw new Error('db down') }), /db down/)
+    t.test('loader errors reach the caller as a LOADER failure with the error as cause', async (t) => {
+      const boom = new Error('db down')
+      const r = await cache.getOrSet('boom:1', () => { throw boom })
+      t.match(r, { ok: false, error: { code: 'LOADER', message: /db down/ } })
+      t.equal(!r.ok && r.error.cause, boom)
     })
 
     t.test('defaults: its own metrics, a 300 s default TTL', async (t) => {
@@ -129,7 +132,7 @@ t.test('fail-open: with the store failing, helpers compute and methods return fa
   const cache = new Cache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'ck' }), metrics, logger: { warn: (_d, m) => { warnings.push(m) } } }))
   faultyStore(t, store).fail('UNAVAILABLE')
 
-  t.equal(await cache.getOrSet('users:1', () => 'fresh'), 'fresh')
+  t.same(await cache.getOrSet('users:1', () => 'fresh'), { ok: true, value: 'fresh' })
   const r = await cache.get('users:1')
   t.equal(!r.ok && r.error.code, 'UNAVAILABLE')
   const many = await cache.getMany(['users:1'])

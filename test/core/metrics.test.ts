@@ -22,10 +22,10 @@ t.test('counts per namespace with total and hit rate', async (t) => {
 t.test('Prometheus exposition', async (t) => {
   const m = new CacheMetrics()
   m.hit('a"b')
-  const text = m.toPrometheus()
+  const text = await m.toPrometheus()
   t.match(text, '# TYPE cachekit_cache_hits_total counter')
-  t.match(text, 'cachekit_cache_hits_total{namespace="a_b"} 1')
-  t.match(text, 'cachekit_degraded_total{namespace="a_b"} 0')
+  t.match(text, 'cachekit_cache_hits_total{namespace="a\\"b"} 1', 'label values are escaped by prom-client')
+  t.match(text, 'cachekit_degraded_total{namespace="a\\"b"} 0')
 })
 
 t.test('throttled warnings: once per interval per topic, with the suppressed count', async (t) => {

@@ -26,7 +26,8 @@ t.test('a failure: bad input keeps its message, anything else a fixed sentence',
     DECODE: [500, 'INTERNAL', 'The session cache failed to answer.'],
     ENCODE: [500, 'INTERNAL', 'The session cache failed to answer.'],
     SCRIPT: [500, 'INTERNAL', 'The session cache failed to answer.'],
-    INTERNAL: [500, 'INTERNAL', 'The session cache failed to answer.']
+    INTERNAL: [500, 'INTERNAL', 'The session cache failed to answer.'],
+    LOADER: [500, 'INTERNAL', 'The session cache failed to answer.']
   }
   for (const [error, [status, code, detail]] of Object.entries(expected)) {
     t.match(failureProblem(fail(error as ErrorCode, leaky), '/s', 'session cache'), { status, code, detail, instance: '/s' }, error)

@@ -34,7 +34,7 @@ t.test('memory store: every panel counts what the demo\'s routes do', async (t) 
   const before = await data()
   t.match(before.store, { kind: 'memory', status: 'up', latencyMs: Number, degraded: [] })
   t.same(before.nodes, [], 'no Redis, no circuit')
-  t.same(before.cacheAside, { staleServes: null, loaderCalls: null, lockWaits: null }, 'not measured yet: n/a')
+  t.same(before.cacheAside, { staleServes: 0, loaderCalls: 0, lockWaits: 0 }, 'cache-aside counted from the start')
   t.equal(sum(before.traffic.requests), 0)
   t.equal(before.traffic.requests.length, 180, 'three minutes of seconds')
 
