@@ -19,6 +19,7 @@ import type { ErrorCode, Failure } from './result.js'
  * | `INTERNAL`         | 500    | a fault on our side: bad stored data, a script, a dependency's error |
  * | `NOT_IMPLEMENTED`  | 501    | the app was set up without what this route needs |
  * | `UNAVAILABLE`      | 503    | the store timed out or is unreachable: try again later |
+ * | `RATE_LIMIT_UNAVAILABLE` | 503 | the rate limiter's store failed and its policy is `closed` |
  *
  * The detail of an outage or a fault is a fixed sentence naming the service,
  * never the error's own message: that carries client-library and server
@@ -37,7 +38,8 @@ export const PROBLEM_CODES = {
   RATE_LIMITED: { status: 429, title: 'Too Many Requests' },
   INTERNAL: { status: 500, title: 'Internal Server Error' },
   NOT_IMPLEMENTED: { status: 501, title: 'Not Implemented' },
-  UNAVAILABLE: { status: 503, title: 'Service Unavailable' }
+  UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
+  RATE_LIMIT_UNAVAILABLE: { status: 503, title: 'Service Unavailable' }
 } as const
 
 export type ProblemCode = keyof typeof PROBLEM_CODES

@@ -7,6 +7,7 @@ import { tokenBucketStore, type LimitState } from '../lib/rate-limit/limiter-sto
 import { TokenBucket } from '../lib/rate-limit/token-bucket.js'
 import { fastPath, fastPathFits, neutralOptions } from './rate-limit/fast-path.js'
 import { splitOptions, type TokenBucketPluginOptions, type TokenBucketRouteOptions } from './rate-limit/options.js'
+import { answerOutages } from './rate-limit/outage.js'
 import { assignPolicies } from './rate-limit/policies.js'
 import { decisionHeaders } from './rate-limit/response-headers.js'
 
@@ -49,6 +50,9 @@ declare module '@fastify/rate-limit' {
  */
 export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fastify, options) {
   const { opts, peer } = splitOptions(options)
+  if (peer.redis !== undefined && peer.store === undefined && peer.redis !== (fastify.cache.context.store as { client?: unknown }).client) {
+    fastify.log.warn('cachekit-rate-limit: option redis is not used: buckets live in the cache plugin\'s store (give the cache plugin this client, or its URL)')
+  }
   const bucket = new TokenBucket(fastify.cache.context.withWarnInterval(opts.warnIntervalMs), {
     onStoreError: opts.onStoreError,
     denyCacheSize: opts.denyCacheSize,
@@ -102,6 +106,9 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
     },
     store: Store as unknown as RateLimitPluginOptions['store']
   })
+  // after @fastify/rate-limit's own onRoute hook: its hook is on the route by then
+  const defaultHook = peer.hook ?? 'onRequest'
+  fastify.addHook('onRoute', (route) => { answerOutages(route, defaultHook) })
 }, {
   fastify: '5.x',
   name: 'cachekit-rate-limit',

@@ -187,8 +187,10 @@ t.test('with the store failing, each fail policy does what it says', async (t) =
 
   const closed = await get(app, '/closed')
   t.equal(closed.statusCode, 503, 'closed: refused')
-  t.same(closed.json(), { statusCode: 503, code: 'RATE_LIMIT_UNAVAILABLE', error: 'Service Unavailable', message: 'Rate limiter unavailable; try again later.' },
-    'the store\'s own message (the Redis client\'s text) stays out of the body')
+  t.match(closed.headers['content-type'], /^application\/problem\+json/)
+  t.same(closed.json(), { type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'The rate limiter is unavailable; try again later.', instance: '/closed', code: 'RATE_LIMIT_UNAVAILABLE' },
+    'a stable code; the store\'s own message (the Redis client\'s text) stays out of the body')
+  t.equal(closed.headers['retry-after'], '1')
 
   const local = [await get(app, '/local'), await get(app, '/local'), await get(app, '/local')]
   t.same(local.map((r) => [r.statusCode, r.headers['x-ratelimit-remaining']]), [[200, '1'], [200, '0'], [429, '0']], 'local: an in-process bucket')
