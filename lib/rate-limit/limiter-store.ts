@@ -1,4 +1,4 @@
-import { ok, type CacheError, type Result } from '../result.js'
+import type { CacheError } from '../result.js'
 import { KEY_NAMESPACES } from '../namespaces.js'
 import type { TokenBucket } from './token-bucket.js'
 import { checkCost, windowPolicy, type BucketPolicy, type FailPolicy } from './policy.js'
@@ -239,8 +239,7 @@ export class TokenBucketLimiterStore {
   standingRefusal (identity: string | number): LimitState | undefined {
     const limit = this.#static
     if (limit === undefined || this.penalty !== 0) return undefined
-    const key = this.#bucketKey(String(identity))
-    const decision = key.ok ? this.#shared.bucket.remembered(key.value, limit.policy, this.cost) : undefined
+    const decision = this.#shared.bucket.remembered(this.#bucketKey(String(identity)), limit.policy, this.cost)
     return decision === undefined ? undefined : { decision, scope: this.scope, windowMs: limit.windowMs }
   }
 
@@ -250,13 +249,12 @@ export class TokenBucketLimiterStore {
    * hashed all the same when it cannot be a key part (too long, control
    * characters): an identity comes from the client, and no client input may fail a request.
    */
-  #bucketKey (identity: string): Result<string> {
-    const keys = this.#shared.bucket.keys
+  #bucketKey (identity: string): string {
     if (!this.#shared.defaults.hashIdentities) {
-      const plain = keys.extend(this.#scopeKey, identity)
-      if (plain.ok) return plain
+      const plain = this.#shared.bucket.keys.extend(this.#scopeKey, identity)
+      if (plain.ok) return plain.value
     }
-    return ok(this.#scopeKey + ':' + hashOf(this.#shared, identity))
+    return this.#scopeKey + ':' + hashOf(this.#shared, identity)
   }
 
   /** The policy for `max` per `windowMs`, reusing the last one (a static limit computes it once). */
@@ -283,9 +281,7 @@ export class TokenBucketLimiterStore {
     let identity = String(key)
     // @fastify/rate-limit appends the groupId to the key; the scope already names the group
     if (this.#groupId !== undefined && identity.endsWith(this.#groupId)) identity = identity.slice(0, -this.#groupId.length)
-    const fullKey = this.#bucketKey(identity)
-    if (!fullKey.ok) { cb(new RateLimitStoreError(fullKey.error)); return }
-    bucket.decide(fullKey.value, policy, this.cost, dryRun, this.penalty).then((result) => {
+    bucket.decide(this.#bucketKey(identity), policy, this.cost, dryRun, this.penalty).then((result) => {
       if (!result.ok) { cb(new RateLimitStoreError(result.error)); return }
       const decision = result.value
       if (request !== undefined) defaults.record(request, { decision, scope: this.scope, windowMs })

@@ -25,9 +25,9 @@ export function answerOutages (route: RouteOptions, defaultHook: string): void {
   const config = (route.config as { rateLimit?: unknown } | undefined)?.rateLimit
   if (typeof config !== 'object' || config === null) return
   const name = ((config as { hook?: string }).hook ?? defaultHook) as 'onRequest'
-  const hooks = route[name]
-  if (!Array.isArray(hooks) || hooks.length === 0) return
-  const limit = hooks[hooks.length - 1] as unknown as Hook
+  // @fastify/rate-limit's onRoute hook has just made it an array ending with its own hook
+  const hooks = route[name] as unknown as Hook[]
+  const limit = hooks[hooks.length - 1] as Hook
   hooks[hooks.length - 1] = async function rateLimitOrOutage (request: FastifyRequest, reply: FastifyReply) {
     try {
       return await limit(request, reply)
@@ -36,5 +36,5 @@ export function answerOutages (route: RouteOptions, defaultHook: string): void {
       reply.header('retry-after', RETRY_AFTER_SECONDS)
       return sendProblem(reply, problem('RATE_LIMIT_UNAVAILABLE', 'The rate limiter is unavailable; try again later.', request.url))
     }
-  } as unknown as typeof hooks[number]
+  }
 }

@@ -137,6 +137,35 @@ for (const backend of BACKENDS) {
       t.same(reached, ['10.0.0.1', '10.0.0.1'])
     })
 
+    t.test('continueExceeding: each refusal empties the bucket again, and is never answered from memory', async (t) => {
+      const app = await cachekitApp(t, backend, { rateLimit: { max: 1, timeWindow: HOUR, continueExceeding: true } })
+      app.get('/', async () => ({ ok: true }))
+      await from(app, '10.0.0.1')
+      const waits = []
+      for (let i = 0; i < 3; i++) waits.push((await from(app, '10.0.0.1')).headers['retry-after'])
+      t.same(waits, ['3600', '3600', '3600'], 'the refill starts again at each refusal')
+      t.equal(app.tokenBucket.denyCache.size, 0)
+    })
+
+    t.test('a store of your own replaces the token bucket', async (t) => {
+      const calls: string[] = []
+      class CountingStore {
+        readonly #counts = new Map<string, number>()
+        incr (key: string, cb: (err: Error | null, result?: { current: number, ttl: number }) => void): void {
+          calls.push(key)
+          const current = (this.#counts.get(key) ?? 0) + 1
+          this.#counts.set(key, current)
+          cb(null, { current, ttl: 1000 })
+        }
+
+        child (): CountingStore { return this }
+      }
+      const app = await cachekitApp(t, backend, { rateLimit: { max: 1, timeWindow: HOUR, store: CountingStore as never } })
+      app.get('/', async () => ({ ok: true }))
+      t.same([(await from(app, '10.0.0.1')).statusCode, (await from(app, '10.0.0.1')).statusCode], [200, 429])
+      t.same(calls, ['10.0.0.1', '10.0.0.1'])
+    })
+
     t.test('peek: the tokens there now, nothing taken', async (t) => {
       const app = await cachekitApp(t, backend, { rateLimit: { global: false } })
       await app.after()

@@ -217,11 +217,25 @@ t.test('misconfiguration fails at registration, bad keys are 500s not hangs', as
     await app.ready()
   }, /cachekit-rate-limit: option identity/)
 
+  await t.rejects(async () => {
+    const app = Fastify()
+    await app.register(cachePlugin, {})
+    await app.register(rateLimitPlugin, { groupId: 7 } as never)
+  }, /option groupId must be a string/)
+  await t.rejects(async () => {
+    const app = Fastify()
+    await app.register(cachePlugin, {})
+    await app.register(rateLimitPlugin, { keyGenerator: 'ip' } as never)
+  }, /option keyGenerator must be a function/)
+
   const app = await cachekitApp(t, 'memory', { rateLimit: { keyGenerator: () => '' } })
+  app.get('/half', { config: { rateLimit: { max: async () => 2.5, timeWindow: 1000 } } }, async () => ({}))
   app.get('/dyn', { config: { rateLimit: { max: async () => 0, timeWindow: 1000 } } }, async () => ({}))
   app.get('/k', async () => ({}))
   t.equal((await app.inject('/dyn')).statusCode, 429, 'a max of 0 refuses every request, as in @fastify/rate-limit')
   t.equal((await app.inject('/k')).statusCode, 200, 'an empty key is a bucket like any other, not a 500')
+  const half = await app.inject('/half')
+  t.same([half.statusCode, half.json().code], [500, 'RATE_LIMIT_INVALID'], 'a max that is no whole number, from a function: our misconfiguration, a 500')
 })
 
 t.test('dynamic max and timeWindow functions are honoured per request', async (t) => {

@@ -213,6 +213,17 @@ t.test('penalties at a fixed time: continue exceeding, exponential backoff, a ba
   now += 500
   t.same(call('ban', ban1), [true, 0, 0], 'then tokens come back as usual')
   t.equal(data.get('ban'), String((now + 1000) * 1000), 'an allowed take forgets the count')
+
+  empty('zero', ban1)
+  call('zero', ban1)
+  t.match(data.get('zero'), /:1$/, 'a refusal counted')
+  const free = tokenBucketScript.decode(tokenBucketScript.twin(ctx, ['zero'], ['2', '500000', '0', String(ban1)]))[0]
+  t.same([free?.allowed, free?.refusals], [true, 0], 'a take of nothing is allowed...')
+  t.notMatch(data.get('zero'), /:/, '...and forgets the count too')
+
+  data.set('odd', `${now * 1000 + 1_000_000}:x`, 1000)
+  t.same(call('odd', ban1), [false, 500, 1], 'an unreadable count is no count')
+  t.same(tokenBucketScript.decode(tokenBucketScript.twin(ctx, ['odd2'], ['2', '500000', '1', 'x']))[0]?.allowed, true, 'an unreadable mode is a plain take')
 })
 
 t.test('after SCRIPT FLUSH the next call reloads the script and still counts', async (t) => {

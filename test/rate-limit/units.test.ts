@@ -27,6 +27,7 @@ t.test('foldIp: IPv4 as is, IPv6 to its subnet (/64 unless told), IPv4-mapped to
   t.equal(foldIp('2001:db8:abcd:12::1', 129), '2001:db8:abcd:12::', 'an impossible subnet falls back to /64')
   t.equal(foldIp('2001:db8:abcd:12::1', Number.NaN), '2001:db8:abcd:12::')
   t.equal(foldIp('Example.COM'), 'example.com', 'not an IP: lower-cased')
+  t.equal(foldIp('2001:db8:1:2:3:4:5:6', 128), '2001:db8:1:2:3:4:5:6', 'no run of zeros: nothing compressed')
 })
 
 t.test('identities: IP by default; the user by id or sub, else the IP; a forged IP is ignored', async (t) => {
@@ -81,4 +82,17 @@ t.test('the store works when called with a plain window (no request to report to
   t.equal(recorded.length, 0)
   t.equal(store.scope, 'global')
   t.equal(store.child({ max: 1, timeWindow: 1000, routeInfo: {} }).scope, 'limiter-1', 'a limiter without route, group or name is numbered')
+  t.equal(store.child({ max: 1, timeWindow: 1000, routeInfo: { method: ['GET', 'HEAD'], url: '/a' } }).scope, 'GET /a', 'HEAD is its GET')
+  t.equal(store.child({ max: 1, timeWindow: 1000, routeInfo: { method: 'HEAD', url: '/a' } }).scope, 'GET /a')
+})
+
+t.test('many identities: hashes are remembered, boundedly, and stay right when the memo starts over', async (t) => {
+  const bucket = new TokenBucket(new ComponentContext({ store: new MemoryStore({ prefix: 'm' }), keys: new KeyBuilder({ prefix: 'm' }) }))
+  const Store = tokenBucketStore(bucket, { cost: 1, hashIdentities: true, record: () => {} })
+  const store = new Store({ max: 1, timeWindow: 3_600_000 })
+  const call = (key: string) => new Promise<number>((resolve) => { store.incr(key, (_err, res) => { resolve(res?.current ?? -1) }, 3_600_000, 1) })
+  const first = []
+  for (let i = 0; i < 10_050; i++) first.push(await call(`client-${i}`))
+  t.ok(first.every((current) => current === 1), 'each identity its own bucket')
+  t.same([await call('client-0'), await call('client-10049')], [2, 2], 'the same identity finds its bucket again, before and after the memo was cleared')
 })
