@@ -28,13 +28,11 @@ export function answerOutages (route: RouteOptions, defaultHook: string): void {
   // @fastify/rate-limit's onRoute hook has just made it an array ending with its own hook
   const hooks = route[name] as unknown as Hook[]
   const limit = hooks[hooks.length - 1] as Hook
-  hooks[hooks.length - 1] = async function rateLimitOrOutage (request: FastifyRequest, reply: FastifyReply) {
-    try {
-      return await limit(request, reply)
-    } catch (error) {
+  hooks[hooks.length - 1] = function rateLimitOrOutage (request: FastifyRequest, reply: FastifyReply) {
+    return limit(request, reply).catch((error: unknown) => {
       if (!(error instanceof RateLimitStoreError) || error.statusCode !== 503) throw error
       reply.header('retry-after', RETRY_AFTER_SECONDS)
       return sendProblem(reply, problem('RATE_LIMIT_UNAVAILABLE', 'The rate limiter is unavailable; try again later.', request.url))
-    }
+    })
   }
 }
