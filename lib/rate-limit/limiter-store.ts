@@ -57,6 +57,11 @@ export interface LimiterParams {
   ban?: number
 }
 
+/** Milliseconds rounded up to whole seconds (never early). */
+function wholeSeconds (ms: number): number {
+  return Math.ceil(ms / 1000) * 1000
+}
+
 /** The script's mode for a limiter's refusals (0: a plain token bucket). */
 function penaltyOf (params: LimiterParams): number {
   const ban = typeof params.ban === 'number' && Number.isFinite(params.ban) && params.ban >= 0 ? Math.trunc(params.ban) : -1
@@ -285,10 +290,11 @@ export class TokenBucketLimiterStore {
       if (!result.ok) { cb(new RateLimitStoreError(result.error)); return }
       const decision = result.value
       if (request !== undefined) defaults.record(request, { decision, scope: this.scope, windowMs })
+      // ttl in whole seconds, rounded up as the headers round it: what a body says agrees with what they say
       cb(null, decision.allowed
-        ? { current: max - (decision.remaining ?? 0), ttl: decision.resetMs }
+        ? { current: max - (decision.remaining ?? 0), ttl: wholeSeconds(decision.resetMs) }
         // refusals in a row above max: @fastify/rate-limit bans when they exceed `ban`
-        : { current: max + Math.max(1, decision.refusals), ttl: decision.retryAfterMs })
+        : { current: max + Math.max(1, decision.refusals), ttl: wholeSeconds(decision.retryAfterMs) })
     })
   }
 }

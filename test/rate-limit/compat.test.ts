@@ -174,8 +174,17 @@ for (const backend of BACKENDS) {
       const { peek, take, after } = (await from(app, '10.0.0.1')).json()
       t.match(peek, { remaining: 5, ttl: 0, isExceeded: false, timeWindow: HOUR, max: 5 }, 'a full bucket peeks as full, with the real window')
       t.match(take, { remaining: 4, ttl: 720_000 })
-      t.match(after, { remaining: 4 })
-      t.ok(after.ttl > 719_000 && after.ttl <= 720_000)
+      t.match(after, { remaining: 4, ttl: 720_000 })
+    })
+
+    t.test('ttl is in whole seconds, rounded up as the headers round it', async (t) => {
+      const app = await cachekitApp(t, backend, { rateLimit: { global: false } })
+      await app.after()
+      const limiter = app.createRateLimit({ max: 3, timeWindow: 1000 })
+      app.get('/', async (request) => ({ take: await limiter(request), exact: request.rateLimitDecision?.decision.resetMs }))
+      const { take, exact } = (await from(app, '10.0.0.1')).json()
+      t.match(take, { remaining: 2, ttl: 1000, ttlInSeconds: 1 }, 'full again in 334 ms: 1 s')
+      t.ok(exact > 300 && exact <= 334, `the exact figure stays on the request's decision (${String(exact)} ms)`)
     })
 
     t.test('client input never fails a request: long and forged forwarded values, long keys', async (t) => {
