@@ -23,6 +23,7 @@ import type { ErrorCode, Failure } from './result.js'
  * | `PAYLOAD_TOO_LARGE` | 413   | the body is larger than the server accepts |
  * | `UNSUPPORTED_MEDIA_TYPE` | 415 | a body in a content type the route does not parse |
  * | `CACHE_UNAVAILABLE`, `SESSION_CACHE_UNAVAILABLE`, `AUTHZ_UNAVAILABLE`, `OAUTH_STATE_UNAVAILABLE` | 503 | `UNAVAILABLE`, naming the component whose store is down |
+ * | `RATE_LIMIT_UNAVAILABLE` | 503 | the rate limiter's store failed and its policy is `closed` |
  *
  * The detail of an outage or a fault is a fixed sentence naming the service,
  * never the error's own message: that carries client-library and server
@@ -48,7 +49,8 @@ export const PROBLEM_CODES = {
   CACHE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
   SESSION_CACHE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
   AUTHZ_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
-  OAUTH_STATE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' }
+  OAUTH_STATE_UNAVAILABLE: { status: 503, title: 'Service Unavailable' },
+  RATE_LIMIT_UNAVAILABLE: { status: 503, title: 'Service Unavailable' }
 } as const
 
 export type ProblemCode = keyof typeof PROBLEM_CODES

@@ -1,13 +1,13 @@
 import fastifyRateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { checkOptions } from '../lib/options.js'
 import { refusalError } from '../lib/rate-limit/headers.js'
-import { ipIdentity, userIdentity } from '../lib/rate-limit/identity.js'
+import { ipIdentity, ipv6SubnetOf, userIdentity } from '../lib/rate-limit/identity.js'
 import { tokenBucketStore, type LimitState } from '../lib/rate-limit/limiter-store.js'
 import { TokenBucket } from '../lib/rate-limit/token-bucket.js'
 import { fastPath, fastPathFits, neutralOptions } from './rate-limit/fast-path.js'
-import { RateLimitPluginOptionsSchema, type ResolvedOptions, type TokenBucketPluginOptions, type TokenBucketRouteOptions } from './rate-limit/options.js'
+import { splitOptions, type TokenBucketPluginOptions, type TokenBucketRouteOptions } from './rate-limit/options.js'
+import { answerOutages } from './rate-limit/outage.js'
 import { assignPolicies } from './rate-limit/policies.js'
 import { decisionHeaders } from './rate-limit/response-headers.js'
 
@@ -19,7 +19,7 @@ export { TokenBucket, type TokenBucketOptions } from '../lib/rate-limit/token-bu
 export type { CapacityPolicy, FailPolicy, RatePolicy, WindowPolicy } from '../lib/rate-limit/policy.js'
 export type { Decision, DecisionSource } from '../lib/rate-limit/token-bucket-script.js'
 export { RateLimitStoreError, type LimitState } from '../lib/rate-limit/limiter-store.js'
-export { foldIp, ipIdentity, userIdentity, type IdentifiedRequest } from '../lib/rate-limit/identity.js'
+export { clientIp, foldIp, ipIdentity, userIdentity, type IdentifiedRequest } from '../lib/rate-limit/identity.js'
 export { userIdOf } from '../lib/request-user.js'
 export { RateLimitPluginOptionsSchema, RoutePolicySchema, type TokenBucketPluginOptions, type TokenBucketRouteOptions } from './rate-limit/options.js'
 
@@ -43,13 +43,16 @@ declare module '@fastify/rate-limit' {
 
 /**
  * Registers @fastify/rate-limit with the token bucket as its store and
- * decorates `fastify.tokenBucket` for direct use. Every route registered after
+ * decorates `fastify.tokenBucket` for direct use. It takes @fastify/rate-limit's
+ * options as they are, at the top level, plus ours. Every route registered after
  * this plugin gets a policy (see `routes` and `global`); buckets are keyed by
- * route template and client identity.
+ * route template and client identity. It may be registered several times.
  */
 export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fastify, options) {
-  const { keyGenerator, rateLimitOptions, ...rest } = options
-  const opts = checkOptions(RateLimitPluginOptionsSchema, rest, 'cachekit-rate-limit') as ResolvedOptions
+  const { opts, peer } = splitOptions(options)
+  if (peer.redis !== undefined && peer.store === undefined && peer.redis !== (fastify.cache.context.store as { client?: unknown }).client) {
+    fastify.log.warn('cachekit-rate-limit: option redis is not used: buckets live in the cache plugin\'s store (give the cache plugin this client, or its URL)')
+  }
   const bucket = new TokenBucket(fastify.cache.context.withWarnInterval(opts.warnIntervalMs), {
     onStoreError: opts.onStoreError,
     denyCacheSize: opts.denyCacheSize,
@@ -58,11 +61,20 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
   })
   // a failure here is fine: EVALSHA reloads a script on NOSCRIPT
   await bucket.loadScripts()
-  fastify.decorate('tokenBucket', bucket)
-  fastify.decorateRequest('rateLimitDecision', null)
-  fastify.decorateRequest('rateLimitKey', undefined)
+  // a second limiter in the same context limits as well; the first keeps the decorator
+  if (!fastify.hasDecorator('tokenBucket')) fastify.decorate('tokenBucket', bucket)
+  if (!fastify.hasRequestDecorator('rateLimitDecision')) fastify.decorateRequest('rateLimitDecision', null)
+  if (!fastify.hasRequestDecorator('rateLimitKey')) fastify.decorateRequest('rateLimitKey', undefined)
 
-  const generate = keyGenerator ?? (opts.identity === 'user' ? userIdentity : ipIdentity)
+  // a store of your own replaces the token bucket: @fastify/rate-limit runs as it would alone (our `routes` map still applies)
+  if (peer.store !== undefined) {
+    fastify.addHook('onRoute', assignPolicies({ routes: opts.routes, global: false }))
+    await fastify.register(fastifyRateLimit, { ...peer, global: opts.global })
+    return
+  }
+  const assign = assignPolicies(opts)
+
+  const generate = identityOf(peer.keyGenerator, opts.identity, peer.ipv6Subnet)
   const Store = tokenBucketStore(bucket, {
     cost: opts.cost,
     onStoreError: opts.onStoreError,
@@ -70,9 +82,8 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
     record: (request, state) => { (request as FastifyRequest).rateLimitDecision = state }
   })
   // the fast path answers refusals as the defaults make them: off when options would make them otherwise
-  const fastPathOn = opts.denyCacheSize > 0 && neutralOptions(rateLimitOptions ?? {})
+  const fastPathOn = opts.denyCacheSize > 0 && neutralOptions(peer)
 
-  const assign = assignPolicies(opts)
   fastify.addHook('onRoute', function (route) {
     assign(route)
     // @fastify/rate-limit's onRoute hook runs next and appends its hook right after this one
@@ -82,10 +93,9 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
 
   await fastify.register(fastifyRateLimit, {
     errorResponseBuilder: (_request, context) => refusalError(context.statusCode, context.ttl),
-    ...rateLimitOptions,
+    ...peer,
     global: false,
-    max: opts.max,
-    timeWindow: opts.timeWindow,
+    // the store applies each limiter's fail policy (skipOnError included)
     skipOnError: false,
     // the key the fast path generated for this request, if it ran, else a fresh one
     keyGenerator: (request) => {
@@ -96,9 +106,26 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
     },
     store: Store as unknown as RateLimitPluginOptions['store']
   })
+  // after @fastify/rate-limit's own onRoute hook: its hook is on the route by then
+  const defaultHook = peer.hook ?? 'onRequest'
+  fastify.addHook('onRoute', (route) => { answerOutages(route, defaultHook) })
 }, {
   fastify: '5.x',
   name: 'cachekit-rate-limit',
   dependencies: ['cachekit-cache'],
   decorators: { fastify: ['cache'] }
 })
+
+/**
+ * A request's identity: your `keyGenerator`, else the IP (IPv6 folded to the
+ * route's `ipv6Subnet`, else the plugin's) or the user (`identity: 'user'`).
+ */
+function identityOf (keyGenerator: ((request: FastifyRequest) => unknown) | undefined, identity: 'ip' | 'user', ipv6Subnet: unknown): (request: FastifyRequest) => unknown {
+  if (keyGenerator !== undefined) return keyGenerator
+  const identify = identity === 'user' ? userIdentity : ipIdentity
+  const subnet = ipv6SubnetOf(ipv6Subnet)
+  return (request) => {
+    const own = (request.routeOptions.config as { rateLimit?: { ipv6Subnet?: unknown } } | undefined)?.rateLimit?.ipv6Subnet
+    return identify(request, own === undefined ? subnet : ipv6SubnetOf(own))
+  }
+}

@@ -42,7 +42,7 @@ if (mode === 'ours') {
 }
 
 if (mode === 'static-429') {
-  const body = '{"statusCode":429,"error":"Too Many Requests","message":"Rate limit exceeded, retry in 3600 s"}'
+  const body = '{"statusCode":429,"error":"Too Many Requests","message":"Rate limit exceeded, retry in 1 hour"}'
   app.addHook('onRequest', (_request, res, _done) => {
     res.code(429).header('x-ratelimit-limit', 1).header('x-ratelimit-remaining', 0).header('x-ratelimit-reset', 3600)
       .header('retry-after', 3600).type('application/json; charset=utf-8').send(body)

@@ -40,9 +40,22 @@ export function tooManyRequestsProblem (decision: Decision, instance: string, ty
   return problem('RATE_LIMITED', `Rate limit of ${decision.limit} exceeded; retry in ${retryAfter} s.`, instance, { type, retryAfter })
 }
 
-/** The message of a refusal (of `refusalError`), retrying after `ttlMs`. */
+const UNITS: ReadonlyArray<[string, number]> = [['year', 31_557_600_000], ['day', 86_400_000], ['hour', 3_600_000], ['minute', 60_000], ['second', 1000]]
+
+/**
+ * A duration in words as @fastify/rate-limit words it (`1 second`, `2 minutes`,
+ * `1 hour`: the largest unit it reaches, rounded to a whole number; under a second, `ms`).
+ */
+export function inWords (ms: number): string {
+  if (!(ms >= 1000)) return `${ms} ms`
+  const [unit, size] = UNITS.find(([, size]) => ms >= size) as [string, number]
+  const n = Math.round(ms / size)
+  return `${n} ${unit}${n === 1 ? '' : 's'}`
+}
+
+/** The message of a refusal (of `refusalError`), retrying after `ttlMs` (whole seconds, rounded up): @fastify/rate-limit's words. */
 export function refusalMessage (ttlMs: number): string {
-  return `Rate limit exceeded, retry in ${seconds(ttlMs)} s`
+  return `Rate limit exceeded, retry in ${inWords(seconds(ttlMs) * 1000)}`
 }
 
 /** Refusal bodies by seconds to wait: under abuse the same few are sent again and again. */

@@ -1,9 +1,8 @@
-import { personal } from '../keys.js'
-import type { CacheError, Result } from '../result.js'
+import type { CacheError } from '../result.js'
 import { KEY_NAMESPACES } from '../namespaces.js'
 import type { TokenBucket } from './token-bucket.js'
 import { checkCost, windowPolicy, type BucketPolicy, type FailPolicy } from './policy.js'
-import type { Decision } from './token-bucket-script.js'
+import { MODE, type Decision } from './token-bucket-script.js'
 
 /**
  * The token bucket as a store of @fastify/rate-limit. Its contract: the plugin
@@ -14,16 +13,15 @@ import type { Decision } from './token-bucket-script.js'
  * `ttl` ms as `x-ratelimit-reset` and `Retry-After` (seconds, rounded up).
  *
  * So a grant answers `current = max − remaining`, `ttl` = ms until full, and a
- * refusal `current = max + 1`, `ttl` = ms until the tokens are back.
+ * refusal `current = max + n` (n: refusals in a row, counted with a ban or a
+ * penalty, else 1), `ttl` = ms until the tokens are back.
  *
  * `incr` is not given the request, yet the decision belongs to it (headers,
- * the fail-open mark, problem details). The one value the plugin computes per
- * request and hands to the store unchanged is `timeWindow` (it calls a
- * function-valued `timeWindow(req, key)` just before `incr`). So each params
- * object's `timeWindow` becomes a function that files the request under a
- * negative ticket number and returns the ticket; `incr` redeems it for the
- * request and the real window. Real windows are never negative, so a store
- * called with a plain window still works (without a request to report to).
+ * the fail-open mark, problem details). The plugin calls a function-valued
+ * `timeWindow(req, key)` just before `incr`. So each params object's
+ * `timeWindow` becomes a function that files the request under its key and
+ * answers the real window; `incr` takes the first request filed under its key
+ * (see Tickets). A store called directly still works, with no request to report to.
  */
 
 /** What the decision of a request leaves on it, for headers and bodies. */
@@ -49,6 +47,27 @@ export interface LimiterParams {
   onStoreError?: FailPolicy
   /** Ours: the bucket's name, instead of the route template. */
   bucket?: string
+  /** @fastify/rate-limit's word for open (true) or closed (false). */
+  skipOnError?: boolean
+  /** A refusal empties the bucket again (the refill restarts from it). */
+  continueExceeding?: boolean
+  /** The nth refusal in a row waits a whole window × 2^(n−1). */
+  exponentialBackoff?: boolean
+  /** Refusals in a row tolerated before a 403 (−1 or unset: no ban). */
+  ban?: number
+}
+
+/** Milliseconds rounded up to whole seconds (never early). */
+function wholeSeconds (ms: number): number {
+  return Math.ceil(ms / 1000) * 1000
+}
+
+/** The script's mode for a limiter's refusals (0: a plain token bucket). */
+function penaltyOf (params: LimiterParams): number {
+  const ban = typeof params.ban === 'number' && Number.isFinite(params.ban) && params.ban >= 0 ? Math.trunc(params.ban) : -1
+  return (params.continueExceeding === true ? MODE.continueExceeding : 0) +
+    (params.exponentialBackoff === true ? MODE.exponentialBackoff : 0) +
+    (ban >= 0 ? MODE.countRefusals + MODE.banUnit * (ban + 1) : 0)
 }
 
 export type LimiterCallback = (err: Error | null, result?: { current: number, ttl: number }) => void
@@ -80,43 +99,73 @@ export class RateLimitStoreError extends Error {
   }
 }
 
+/** A fail policy a route said with @fastify/rate-limit's words: `skipOnError: true` is open, an explicit `false` closed. */
+function routeFailPolicy (params: LimiterParams): FailPolicy | undefined {
+  if (params.skipOnError === true) return 'open'
+  const own = (params.routeInfo as { config?: { rateLimit?: { skipOnError?: unknown } } } | undefined)?.config?.rateLimit
+  return own?.skipOnError === false ? 'closed' : undefined
+}
+
 const REAL_WINDOW = Symbol('cachekit.realTimeWindow')
 type TicketWindow = ((req: unknown, key: string) => number | Promise<number>) & { [REAL_WINDOW]: Window }
 
+/**
+ * A limiter's requests on their way to `incr`, by key. @fastify/rate-limit
+ * calls `timeWindow(req, key)` and then, after a fixed number of microtask
+ * turns and nothing else, `incr(key, …)` with the window it got: so the
+ * requests of one key reach `incr` in the order they asked for their window.
+ */
 class Tickets {
-  #last = 0
-  readonly #pending = new Map<number, { request: unknown, windowMs: number }>()
+  readonly #pending = new Map<string, unknown[]>()
 
-  /** Replaces `params.timeWindow` with a ticket issuer (once; inherited issuers are unwrapped). */
+  /** Replaces `params.timeWindow` with one that files the request (once; inherited ones are unwrapped); answers the real window. */
   install (params: LimiterParams): Window {
     const current = params.timeWindow
     const real = typeof current === 'function' && REAL_WINDOW in current ? (current as TicketWindow)[REAL_WINDOW] : current
     const issuer = (typeof real === 'function'
-      ? async (req: unknown, key: string) => this.#issue(req, await real(req, key))
-      : (req: unknown) => this.#issue(req, real)) as TicketWindow
+      ? async (req: unknown, key: string) => { const windowMs = await real(req, key); this.#file(req, key); return windowMs }
+      : (req: unknown, key: string) => { this.#file(req, key); return real }) as TicketWindow
     issuer[REAL_WINDOW] = real
     params.timeWindow = issuer
     return real
   }
 
-  #issue (request: unknown, windowMs: number): number {
-    const ticket = --this.#last
-    this.#pending.set(ticket, { request, windowMs })
-    return ticket
+  #file (request: unknown, key: string | number): void {
+    const id = String(key)
+    const queue = this.#pending.get(id)
+    if (queue === undefined) this.#pending.set(id, [request])
+    else queue.push(request)
   }
 
-  redeem (timeWindow: number): { request: unknown, windowMs: number } {
-    const pending = this.#pending.get(timeWindow)
-    if (pending === undefined) return { request: undefined, windowMs: timeWindow }
-    this.#pending.delete(timeWindow)
-    return pending
+  /** The request that asked for its window under `key` first, if any (a store called directly has none). */
+  redeem (key: string | number): unknown {
+    const id = String(key)
+    const queue = this.#pending.get(id)
+    if (queue === undefined) return undefined
+    const request = queue.shift()
+    if (queue.length === 0) this.#pending.delete(id)
+    return request
   }
 }
 
+/** Identities hashed, remembered: the same clients come back, and an HMAC per request is a measurable share of the hot path. */
+const MAX_HASHES = 10_000
+
+function hashOf (shared: Shared, identity: string): string {
+  let hash = shared.hashes.get(identity)
+  if (hash === undefined) {
+    if (shared.hashes.size >= MAX_HASHES) shared.hashes.clear()
+    hash = shared.bucket.keys.hash(identity)
+    shared.hashes.set(identity, hash)
+  }
+  return hash
+}
+
 interface Shared {
+  /** Identity → keyed hash (bounded: cleared when full). */
+  hashes: Map<string, string>
   bucket: TokenBucket
   defaults: StoreDefaults
-  tickets: Tickets
   /** Names limiters that have neither route nor group nor bucket name. */
   anonymous: number
   /** Each route's limiter, by the route options @fastify/rate-limit made it for. */
@@ -127,7 +176,11 @@ function scopeOf (params: LimiterParams, shared: Shared): string {
   if (params.bucket !== undefined) return params.bucket
   if (params.groupId !== undefined) return `group ${params.groupId}`
   const route = params.routeInfo
-  if (route?.url !== undefined) return `${[route.method].flat().join(',')} ${route.url}`
+  if (route?.url !== undefined) {
+    // HEAD is GET without the body: it takes from GET's bucket
+    const methods = [route.method].flat().map((method) => method === 'HEAD' ? 'GET' : method)
+    return `${[...new Set(methods)].join(',')} ${route.url}`
+  }
   return `limiter-${++shared.anonymous}`
 }
 
@@ -135,7 +188,10 @@ export class TokenBucketLimiterStore {
   readonly scope: string
   readonly cost: number
   readonly onStoreError: FailPolicy | undefined
+  /** The script's mode for refusals: continueExceeding, exponentialBackoff, ban. */
+  readonly penalty: number
   readonly #shared: Shared
+  readonly #tickets = new Tickets()
   readonly #groupId: string | undefined
   /** `<prefix>:ratelimit:<scope>`, built once: a request only appends its identity. */
   readonly #scopeKey: string
@@ -149,12 +205,13 @@ export class TokenBucketLimiterStore {
     // @fastify/rate-limit appends a groupId only when it is not empty
     this.#groupId = params.groupId === '' ? undefined : params.groupId
     this.cost = params.cost ?? shared.defaults.cost
-    this.onStoreError = params.onStoreError ?? shared.defaults.onStoreError
+    this.onStoreError = params.onStoreError ?? routeFailPolicy(params) ?? shared.defaults.onStoreError
+    this.penalty = penaltyOf(params)
     // a bad bucket name is found here, at registration, like a bad static policy
     const scopeKey = shared.bucket.keys.key(KEY_NAMESPACES.rateLimit, scope)
     if (!scopeKey.ok) throw new TypeError(`rate limit bucket ${JSON.stringify(scope)}: ${scopeKey.error.message}`)
     this.#scopeKey = scopeKey.value
-    const windowMs = shared.tickets.install(params)
+    const windowMs = this.#tickets.install(params)
     // a static policy is checked here, at registration: a bad one never serves
     if (typeof params.max === 'number' && typeof windowMs === 'number') {
       const policy = this.#policyFor(params.max, windowMs)
@@ -186,15 +243,23 @@ export class TokenBucketLimiterStore {
    */
   standingRefusal (identity: string | number): LimitState | undefined {
     const limit = this.#static
-    if (limit === undefined) return undefined
-    const key = this.#bucketKey(String(identity))
-    const decision = key.ok ? this.#shared.bucket.remembered(key.value, limit.policy, this.cost) : undefined
+    if (limit === undefined || this.penalty !== 0) return undefined
+    const decision = this.#shared.bucket.remembered(this.#bucketKey(String(identity)), limit.policy, this.cost)
     return decision === undefined ? undefined : { decision, scope: this.scope, windowMs: limit.windowMs }
   }
 
-  /** The store key of the bucket of `identity` in this limiter's scope. */
-  #bucketKey (identity: string): Result<string> {
-    return this.#shared.bucket.keys.extend(this.#scopeKey, this.#shared.defaults.hashIdentities ? personal(identity) : identity)
+  /**
+   * The store key of the bucket of `identity` in this limiter's scope: its
+   * keyed hash (`hashIdentities`, the default), else the identity escaped, or
+   * hashed all the same when it cannot be a key part (too long, control
+   * characters): an identity comes from the client, and no client input may fail a request.
+   */
+  #bucketKey (identity: string): string {
+    if (!this.#shared.defaults.hashIdentities) {
+      const plain = this.#shared.bucket.keys.extend(this.#scopeKey, identity)
+      if (plain.ok) return plain.value
+    }
+    return this.#scopeKey + ':' + hashOf(this.#shared, identity)
   }
 
   /** The policy for `max` per `windowMs`, reusing the last one (a static limit computes it once). */
@@ -211,22 +276,25 @@ export class TokenBucketLimiterStore {
   }
 
   #decide (key: string | number, cb: LimiterCallback, timeWindow: number, max: number, dryRun: boolean): void {
-    const { bucket, defaults, tickets } = this.#shared
-    const { request, windowMs } = tickets.redeem(timeWindow)
+    const { bucket, defaults } = this.#shared
+    const request = this.#tickets.redeem(key)
+    const windowMs = timeWindow
+    // a max of 0 (or less) refuses every request, as in @fastify/rate-limit
+    if (!(max >= 1)) { cb(null, { current: 1, ttl: windowMs }); return }
     const policy = this.#policyFor(max, windowMs)
     if (policy instanceof Error) { cb(new RateLimitStoreError(policy)); return }
     let identity = String(key)
     // @fastify/rate-limit appends the groupId to the key; the scope already names the group
     if (this.#groupId !== undefined && identity.endsWith(this.#groupId)) identity = identity.slice(0, -this.#groupId.length)
-    const fullKey = this.#bucketKey(identity)
-    if (!fullKey.ok) { cb(new RateLimitStoreError(fullKey.error)); return }
-    bucket.decide(fullKey.value, policy, this.cost, dryRun).then((result) => {
+    bucket.decide(this.#bucketKey(identity), policy, this.cost, dryRun, this.penalty).then((result) => {
       if (!result.ok) { cb(new RateLimitStoreError(result.error)); return }
       const decision = result.value
       if (request !== undefined) defaults.record(request, { decision, scope: this.scope, windowMs })
+      // ttl in whole seconds, rounded up as the headers round it: what a body says agrees with what they say
       cb(null, decision.allowed
-        ? { current: max - (decision.remaining ?? 0), ttl: decision.resetMs }
-        : { current: max + 1, ttl: decision.retryAfterMs })
+        ? { current: max - (decision.remaining ?? 0), ttl: wholeSeconds(decision.resetMs) }
+        // refusals in a row above max: @fastify/rate-limit bans when they exceed `ban`
+        : { current: max + Math.max(1, decision.refusals), ttl: wholeSeconds(decision.retryAfterMs) })
     })
   }
 }
@@ -239,7 +307,7 @@ export interface TokenBucketStoreClass {
 
 /** The store class to hand @fastify/rate-limit, bound to `bucket`. */
 export function tokenBucketStore (bucket: TokenBucket, defaults: StoreDefaults): TokenBucketStoreClass {
-  const shared: Shared = { bucket, defaults, tickets: new Tickets(), anonymous: 0, routes: new WeakMap() }
+  const shared: Shared = { bucket, defaults, hashes: new Map(), anonymous: 0, routes: new WeakMap() }
   return class CachekitRateLimitStore extends TokenBucketLimiterStore {
     static limiterOf (route: object): TokenBucketLimiterStore | undefined {
       return shared.routes.get(route)

@@ -1,6 +1,7 @@
 import { fail, ok, type Result } from '../result.js'
 import type { ScriptArg } from '../scripts.js'
 import type { Store } from '../store/store.js'
+import { EndOfTurn } from './end-of-turn.js'
 import { tokenBucketScript, type BucketReply } from './token-bucket-script.js'
 
 /**
@@ -9,7 +10,7 @@ import { tokenBucketScript, type BucketReply } from './token-bucket-script.js'
  * one script call (each bucket still its own key, decided in order) spends one
  * command, one deadline timer and one reply on the lot instead of one each —
  * on Node's side and on Redis's. A lone request waits for nothing but the end
- * of the current turn (setImmediate).
+ * of the current turn (EndOfTurn: a message port, so faked timers cannot hold it).
  *
  * Only for a single Redis node: on a Cluster one script call must stay within
  * one slot, and on the memory store there is no round trip to save, so there
@@ -29,11 +30,12 @@ export class TakeBatch {
   /** Buckets per script call; 1 sends each call on its own. */
   readonly maxBatch: number
   #queue: Pending[] = []
-  #scheduled = false
+  readonly #endOfTurn: EndOfTurn
 
   constructor (store: Store, maxBatch = DEFAULT_MAX_BATCH) {
     this.store = store
     this.maxBatch = store.kind === 'redis' && !store.cluster ? Math.max(1, Math.floor(maxBatch)) : 1
+    this.#endOfTurn = new EndOfTurn(this.#flush)
   }
 
   /** Decides for one bucket; `args` are the script's four for it. */
@@ -41,15 +43,11 @@ export class TakeBatch {
     if (this.maxBatch === 1) return this.store.runScript(tokenBucketScript, [key], args).then(first)
     return new Promise((resolve) => {
       this.#queue.push({ key, args, resolve })
-      if (!this.#scheduled) {
-        this.#scheduled = true
-        setImmediate(this.#flush)
-      }
+      this.#endOfTurn.schedule()
     })
   }
 
   readonly #flush = (): void => {
-    this.#scheduled = false
     const queue = this.#queue
     this.#queue = []
     for (let i = 0; i < queue.length; i += this.maxBatch) this.#send(queue.slice(i, i + this.maxBatch))

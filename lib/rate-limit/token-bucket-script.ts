@@ -2,7 +2,7 @@ import { defineScript, type ScriptContext, type ScriptReply } from '../scripts.j
 
 /**
  * `lua/token-bucket.lua` and its in-process twin. Both keep a bucket as the
- * instant (µs) it will be full again and answer the same four integers per
+ * instant (µs) it will be full again and answer the same five integers per
  * bucket (one call may decide for several); the parity tests hold them together.
  */
 
@@ -27,6 +27,8 @@ export interface Decision {
   resetMs: number
   /** The bucket's capacity. */
   limit: number
+  /** Refusals of this bucket in a row, this one included (0 when allowed); counted only with a penalty or a ban, else 1 for a refusal. */
+  refusals: number
   source: DecisionSource
 }
 
@@ -36,6 +38,12 @@ function luaNumber (value: string | undefined): number {
 }
 
 const INVALID_COSTS = 'INVALID_ARGUMENT capacity, refill interval and cost must be numbers (capacity >= 1, interval >= 1, cost >= 0)'
+
+/** The longest wait a penalty may set (µs, about 31 years), as in the script. */
+const MAX_WAIT = 1e15
+
+/** The bits of a bucket's mode argument (the script's fourth per bucket). */
+export const MODE = { dryRun: 1, continueExceeding: 2, exponentialBackoff: 4, countRefusals: 8, banUnit: 16 } as const
 
 function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: readonly string[]): ScriptReply {
   if (args.length !== 4 * keys.length) {
@@ -62,35 +70,69 @@ function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: rea
     const capacity = num[3 * k] as number
     const interval = num[3 * k + 1] as number
     const cost = num[3 * k + 2] as number
-    const stored = luaNumber(ctx.get(key) ?? undefined)
-    const fullAt = Number.isNaN(stored) || stored < now ? now : stored
+    const mode = Number.isNaN(luaNumber(args[4 * k + 3])) ? 0 : luaNumber(args[4 * k + 3])
+    const dry = mode % 2 === 1
+    const stateful = mode >= 2
+    const raw = ctx.get(key)
+    let fullAt = NaN
+    let streak = 0
+    if (raw !== null) {
+      const sep = raw.indexOf(':')
+      if (sep === -1) fullAt = luaNumber(raw)
+      else {
+        fullAt = luaNumber(raw.slice(0, sep))
+        const count = luaNumber(raw.slice(sep + 1))
+        streak = Number.isNaN(count) ? 0 : count
+      }
+    }
+    if (Number.isNaN(fullAt) || fullAt < now) { fullAt = now; streak = 0 }
 
+    const window = capacity * interval
     const after = fullAt + cost * interval
-    const allowed = after - now <= capacity * interval
+    const allowed = after - now <= window
     let debt = fullAt - now
     let retryAfterMs = 0
+    let refusals = 0
     if (allowed) {
-      debt = after - now
-      if (cost > 0 && args[4 * k + 3] !== '1') ctx.set(key, String(after), Math.ceil(debt / 1000))
+      // a dry run reports the bucket as it stands: nothing taken
+      if (!dry) {
+        debt = after - now
+        if (cost > 0 || (stateful && streak > 0)) ctx.set(key, String(after), Math.max(1, Math.ceil(debt / 1000)))
+      }
     } else {
-      retryAfterMs = Math.ceil((after - now - capacity * interval) / 1000)
+      refusals = 1
+      if (stateful) {
+        refusals = streak + 1
+        if (!dry) {
+          // a penalty: the bucket is full again only `refill` from now (tokens come back at the usual rate meanwhile)
+          let refill = 0
+          const ban = Math.floor(mode / 16) - 1
+          if (Math.floor(mode / 4) % 2 === 1) refill = Math.min(window * 2 ** (refusals - 1), MAX_WAIT)
+          else if (Math.floor(mode / 2) % 2 === 1) refill = window
+          if (ban >= 0 && refusals === ban + 1 && refill < window) refill = window
+          if (now + refill > fullAt) fullAt = now + refill
+          debt = fullAt - now
+          ctx.set(key, `${fullAt}:${refusals}`, Math.ceil(debt / 1000))
+        }
+      }
+      retryAfterMs = Math.ceil((fullAt + cost * interval - now - window) / 1000)
     }
-    reply.push(allowed ? 1 : 0, Math.max(0, capacity - Math.ceil(debt / interval)), retryAfterMs, Math.ceil(debt / 1000))
+    reply.push(allowed ? 1 : 0, Math.max(0, capacity - Math.ceil(debt / interval)), retryAfterMs, Math.ceil(debt / 1000), refusals)
   })
   return reply
 }
 
 /** The reply for one bucket as the script gives it; `limit` and `source` are the caller's to add. */
-export type BucketReply = Pick<Decision, 'allowed' | 'remaining' | 'retryAfterMs' | 'resetMs'>
+export type BucketReply = Pick<Decision, 'allowed' | 'remaining' | 'retryAfterMs' | 'resetMs' | 'refusals'>
 
-/** Four integers per bucket, in the order of the keys. */
+/** Five integers per bucket, in the order of the keys. */
 function decodeBucketReplies (reply: unknown): BucketReply[] {
-  if (!Array.isArray(reply) || reply.length === 0 || reply.length % 4 !== 0 || !reply.every((n) => typeof n === 'number')) {
-    throw new Error('expected four integers per bucket')
+  if (!Array.isArray(reply) || reply.length === 0 || reply.length % 5 !== 0 || !reply.every((n) => typeof n === 'number')) {
+    throw new Error('expected five integers per bucket')
   }
   const buckets: BucketReply[] = []
-  for (let i = 0; i < reply.length; i += 4) {
-    buckets.push({ allowed: reply[i] === 1, remaining: reply[i + 1] as number, retryAfterMs: reply[i + 2] as number, resetMs: reply[i + 3] as number })
+  for (let i = 0; i < reply.length; i += 5) {
+    buckets.push({ allowed: reply[i] === 1, remaining: reply[i + 1] as number, retryAfterMs: reply[i + 2] as number, resetMs: reply[i + 3] as number, refusals: reply[i + 4] as number })
   }
   return buckets
 }

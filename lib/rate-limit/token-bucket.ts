@@ -8,7 +8,7 @@ import type { Store } from '../store/store.js'
 import { DenyCache } from './deny-cache.js'
 import { TakeBatch } from './take-batch.js'
 import { checkCost, toBucketPolicy, type BucketPolicy, type FailPolicy, type RatePolicy } from './policy.js'
-import { tokenBucketScript, type BucketReply, type Decision } from './token-bucket-script.js'
+import { MODE, tokenBucketScript, type BucketReply, type Decision } from './token-bucket-script.js'
 
 /**
  * The direct token-bucket API (`fastify.tokenBucket`): take, peek and reset
@@ -105,15 +105,21 @@ export class TokenBucket {
     return this.decide(key, policy, cost, dryRun)
   }
 
-  /** `takeAt` for a cost already checked against the policy (the limiter store checks once per policy). */
-  decide (key: string, policy: BucketPolicy, cost: number, dryRun: boolean): Promise<Result<Decision>> {
-    const remembered = this.remembered(key, policy, cost)
+  /**
+   * `takeAt` for a cost already checked against the policy (the limiter store
+   * checks once per policy). `penalty` is the script's mode for refusals
+   * (MODE: continue exceeding, exponential backoff, counting, ban; 0: none).
+   * A bucket with a penalty is never answered from the deny cache: each of its
+   * refusals must reach the store, which counts it.
+   */
+  decide (key: string, policy: BucketPolicy, cost: number, dryRun: boolean, penalty = 0): Promise<Result<Decision>> {
+    const remembered = penalty === 0 ? this.remembered(key, policy, cost) : undefined
     if (remembered !== undefined) return Promise.resolve(ok(remembered))
-    const args = [policy.capacity, policy.intervalUs, cost, dryRun ? '1' : '0']
+    const args = [policy.capacity, policy.intervalUs, cost, String(penalty + (dryRun ? MODE.dryRun : 0))]
     return this.#batch.run(key, args).then((reply) => {
       if (reply.ok) {
         const decision = this.#decision(reply.value, policy, 'store')
-        if (!decision.allowed) this.denyCache.remember(key, cost, decision.retryAfterMs, decision.resetMs, decision.remaining as number)
+        if (!decision.allowed && penalty === 0) this.denyCache.remember(key, cost, decision.retryAfterMs, decision.resetMs, decision.remaining as number)
         return ok(decision)
       }
       // bad input is a bug to surface, not an outage to ride out
@@ -125,7 +131,7 @@ export class TokenBucket {
       this.metrics.degraded(degradedRateLimitNamespace(failPolicy))
       if (failPolicy === 'closed') return reply
       if (failPolicy === 'open') {
-        return ok({ allowed: true, remaining: null, retryAfterMs: 0, resetMs: 0, limit: policy.capacity, source: 'open' } satisfies Decision)
+        return ok({ allowed: true, remaining: null, retryAfterMs: 0, resetMs: 0, limit: policy.capacity, source: 'open', refusals: 0 } satisfies Decision)
       }
       // the script's own twin on this instance's memory: the same answers, unshared
       const local = tokenBucketScript.decode(tokenBucketScript.twin(this.#local, [key], args.map(String)))
@@ -137,10 +143,10 @@ export class TokenBucket {
   remembered (key: string, policy: BucketPolicy, cost: number): Decision | undefined {
     const refusal = cost > 0 ? this.denyCache.refusal(key, cost) : undefined
     if (refusal === undefined) return undefined
-    return { allowed: false, remaining: refusal.remaining, retryAfterMs: refusal.retryAfterMs, resetMs: refusal.resetMs, limit: policy.capacity, source: 'deny-cache' }
+    return { allowed: false, remaining: refusal.remaining, retryAfterMs: refusal.retryAfterMs, resetMs: refusal.resetMs, limit: policy.capacity, source: 'deny-cache', refusals: 1 }
   }
 
   #decision (reply: BucketReply, policy: BucketPolicy, source: Decision['source']): Decision {
-    return { allowed: reply.allowed, remaining: reply.remaining, retryAfterMs: reply.retryAfterMs, resetMs: reply.resetMs, limit: policy.capacity, source }
+    return { allowed: reply.allowed, remaining: reply.remaining, retryAfterMs: reply.retryAfterMs, resetMs: reply.resetMs, limit: policy.capacity, source, refusals: reply.refusals }
   }
 }

@@ -11,7 +11,7 @@ import { RoutePolicySchema } from './options.js'
  */
 
 /** @fastify/rate-limit options that leave a refusal as it is (so the fast path may answer it). */
-const NEUTRAL_OPTIONS = new Set(['continueExceeding', 'exponentialBackoff', 'ipv6Subnet', 'nameSpace', 'cache'])
+const NEUTRAL_OPTIONS = new Set(['max', 'timeWindow', 'keyGenerator', 'skipOnError', 'groupId', 'logLevel', 'continueExceeding', 'exponentialBackoff', 'ipv6Subnet', 'nameSpace', 'cache', 'redis'])
 /** The route policy keys a fast path understands (anything else, e.g. a keyGenerator of its own, may change the refusal). */
 const POLICY_KEYS = new Set(Object.keys(RoutePolicySchema.properties))
 

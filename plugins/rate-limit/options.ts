@@ -1,7 +1,7 @@
 import type { RateLimitPluginOptions } from '@fastify/rate-limit'
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
-import { WarnIntervalOptionSchema } from '../../lib/options.js'
+import { checkOptions, WarnIntervalOptionSchema } from '../../lib/options.js'
 import { FAIL_POLICIES, type FailPolicy } from '../../lib/rate-limit/policy.js'
 
 /** The rate-limit plugin's options and route policies, as TypeBox schemas and the types users write. */
@@ -10,7 +10,7 @@ import { FAIL_POLICIES, type FailPolicy } from '../../lib/rate-limit/policy.js'
 export interface TokenBucketRouteOptions {
   /** Tokens each request takes (default: the plugin's `cost`, 1). */
   cost?: number
-  /** Fail policy of this limiter (default: the plugin's). */
+  /** Fail policy of this limiter (default: the plugin's; `skipOnError` true/false says open/closed). */
   onStoreError?: FailPolicy
   /** Name of the bucket, instead of the route template (limiters sharing a name share buckets). */
   bucket?: string
@@ -30,14 +30,17 @@ export const RoutePolicySchema = Type.Object({
 
 export type RoutePolicy = Static<typeof RoutePolicySchema>
 
+/** Default capacity and window: @fastify/rate-limit's. */
+export const DEFAULT_MAX = 1000
+export const DEFAULT_TIME_WINDOW = 60_000
+
+/** Our own options (checked here; @fastify/rate-limit's are in PEER_OPTIONS). */
 export const RateLimitPluginOptionsSchema = Type.Object({
-  max: Type.Optional(Type.Integer({ default: 100, minimum: 1, description: 'default capacity (requests in a burst)' })),
-  timeWindow: Type.Optional(Type.Union(TimeWindowSchema.anyOf, { default: 60_000, description: 'default time to refill a bucket from empty' })),
   global: Type.Optional(Type.Boolean({ default: true, description: 'limit every route without a policy of its own by the default policy' })),
   cost: Type.Optional(Type.Integer({ default: 1, minimum: 0, description: 'tokens a request takes' })),
-  onStoreError: Type.Optional(Type.Union(FailPolicySchema.anyOf, { default: 'open', description: 'when the store fails: open (allow), closed (503), local (in-process bucket)' })),
+  onStoreError: Type.Optional(FailPolicySchema),
   identity: Type.Optional(Type.Union([Type.Literal('ip'), Type.Literal('user')], { default: 'ip', description: 'default key: client IP, or the verified user falling back to IP' })),
-  hashIdentities: Type.Optional(Type.Boolean({ default: false, description: 'identities enter Redis keys as keyed hashes' })),
+  hashIdentities: Type.Optional(Type.Boolean({ default: true, description: 'identities enter Redis keys as keyed hashes (CACHE_KEY_HASH_SECRET)' })),
   denyCacheSize: Type.Optional(Type.Integer({ default: 10_000, minimum: 0, description: 'refusals remembered in-process (0: off)' })),
   localBucketSize: Type.Optional(Type.Integer({ default: 10_000, minimum: 1, description: 'buckets the local fail policy keeps' })),
   maxBatch: Type.Optional(Type.Integer({ default: 64, minimum: 1, maximum: 1000, description: 'most buckets decided in one EVALSHA (calls made in one event-loop turn share one; 1: off)' })),
@@ -50,13 +53,56 @@ export const RateLimitPluginOptionsSchema = Type.Object({
   warnIntervalMs: WarnIntervalOptionSchema
 }, { additionalProperties: false })
 
-export type TokenBucketPluginOptions = Static<typeof RateLimitPluginOptionsSchema> & {
+/**
+ * @fastify/rate-limit's options, taken at the top level as it takes them and
+ * handed to it unchanged (it applies its own defaults and fallbacks: `NaN` or a
+ * negative `max` → 1000, a string `timeWindow` parsed, functions called per request…).
+ * `store`, `redis`, `cache` and `nameSpace` choose its storage: a `store` of your
+ * own replaces the token bucket; the others are accepted and have no effect (the
+ * cache plugin's store is the storage).
+ */
+export const PEER_OPTIONS = new Set(['max', 'timeWindow', 'hook', 'cache', 'store', 'redis', 'nameSpace', 'allowList', 'keyGenerator',
+  'errorResponseBuilder', 'onExceeding', 'onExceeded', 'onBanReach', 'addHeaders', 'addHeadersOnExceeding', 'enableDraftSpec',
+  'ban', 'continueExceeding', 'exponentialBackoff', 'ipv6Subnet', 'groupId', 'skipOnError', 'logLevel'])
+
+type PeerOptions = Omit<RateLimitPluginOptions, 'global'>
+
+export type TokenBucketPluginOptions = Static<typeof RateLimitPluginOptionsSchema> & PeerOptions & {
   /** Your own identity for a request (default: `identity`). */
   keyGenerator?: (request: FastifyRequest) => string | number | Promise<string | number>
-  /** Anything else @fastify/rate-limit accepts (allowList, hook, errorResponseBuilder, onExceeded, addHeaders…). */
-  rateLimitOptions?: Omit<RateLimitPluginOptions, 'store' | 'redis' | 'max' | 'timeWindow' | 'global' | 'keyGenerator' | 'skipOnError'>
+  /** Earlier versions' nesting of @fastify/rate-limit's options: still read, the top level wins. */
+  rateLimitOptions?: PeerOptions
 }
 
 /** The options once checked: every default filled in. */
-export type ResolvedOptions = Required<Omit<Static<typeof RateLimitPluginOptionsSchema>, 'routes' | 'warnIntervalMs'>> &
-  Pick<Static<typeof RateLimitPluginOptionsSchema>, 'routes' | 'warnIntervalMs'>
+export type ResolvedOptions = Required<Omit<Static<typeof RateLimitPluginOptionsSchema>, 'routes' | 'warnIntervalMs' | 'onStoreError'>> &
+  Pick<Static<typeof RateLimitPluginOptionsSchema>, 'routes' | 'warnIntervalMs'> & { onStoreError: FailPolicy }
+
+const PLUGIN = 'cachekit-rate-limit'
+
+/** The one default fail policy: `onStoreError`, else `skipOnError` (true: open, false: closed), else open. */
+export function failPolicyOf (onStoreError: unknown, skipOnError: unknown): FailPolicy | undefined {
+  if (onStoreError !== undefined) return onStoreError as FailPolicy
+  if (typeof skipOnError === 'boolean') return skipOnError ? 'open' : 'closed'
+  return undefined
+}
+
+/**
+ * Splits the options into ours (checked, defaults filled) and
+ * @fastify/rate-limit's (passed on). Unknown names are refused, naming them.
+ */
+export function splitOptions (options: TokenBucketPluginOptions): { opts: ResolvedOptions, peer: PeerOptions } {
+  const { rateLimitOptions, ...top } = options as TokenBucketPluginOptions & Record<string, unknown>
+  const all: Record<string, unknown> = { ...rateLimitOptions, ...top }
+  const ours: Record<string, unknown> = {}
+  const peer: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(all)) {
+    if (PEER_OPTIONS.has(name)) peer[name] = value
+    else ours[name] = value
+  }
+  if (peer.groupId !== undefined && typeof peer.groupId !== 'string') throw new TypeError(`${PLUGIN}: option groupId must be a string`)
+  if (peer.keyGenerator !== undefined && typeof peer.keyGenerator !== 'function') throw new TypeError(`${PLUGIN}: option keyGenerator must be a function`)
+  const checked = checkOptions(RateLimitPluginOptionsSchema, ours, PLUGIN) as ResolvedOptions
+  checked.onStoreError = failPolicyOf(checked.onStoreError, peer.skipOnError) ?? 'open'
+  return { opts: checked, peer: peer as PeerOptions }
+}

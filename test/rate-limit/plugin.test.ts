@@ -46,7 +46,7 @@ for (const backend of BACKENDS) {
       t.equal(replies[0]?.headers['x-ratelimit-limit'], '3')
       t.equal(replies[0]?.headers['x-ratelimit-reset'], '1200', 'full again in 20 min (one token a 20 min)')
       t.equal(replies[3]?.headers['retry-after'], '1200', 'a token is back in 20 min, rounded up')
-      t.match(replies[3]?.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Rate limit exceeded, retry in 1200 s' })
+      t.match(replies[3]?.json(), { statusCode: 429, error: 'Too Many Requests', message: 'Rate limit exceeded, retry in 20 minutes' })
       t.equal(app.tokenBucket.denyCache.size, 1, 'the refusal is remembered')
       const again = await get(app, '/accounts/9')
       t.equal(again.statusCode, 429)
@@ -54,7 +54,7 @@ for (const backend of BACKENDS) {
       t.equal((await get(app, '/other')).statusCode, 200, 'another route has its own bucket')
       t.equal((await get(app, '/accounts/1', '10.0.0.2')).statusCode, 200, 'another client has its own bucket')
       t.equal((await get(app, '/free')).headers['x-ratelimit-limit'], undefined, 'config.rateLimit false exempts')
-      t.equal((await get(app, '/open')).headers['x-ratelimit-limit'], '100', 'other routes get the default policy')
+      t.equal((await get(app, '/open')).headers['x-ratelimit-limit'], '1000', 'other routes get the default policy (1000 a minute, as @fastify/rate-limit)')
     })
 
     t.test('a custom cost; a group shares one bucket', async (t) => {
@@ -82,7 +82,7 @@ for (const backend of BACKENDS) {
       const hooked = [await get(app, '/hooked'), await get(app, '/hooked')]
       t.same(hooked.map((r) => r.statusCode), [200, 429])
       const first = (await get(app, '/manual')).json()
-      t.same([first.peek.isExceeded, first.peek.remaining, first.took.remaining, first.other.remaining], [false, 1, 1, 1])
+      t.same([first.peek.isExceeded, first.peek.remaining, first.peek.ttl, first.took.remaining, first.other.remaining], [false, 2, 0, 1, 1], 'a peek at a full bucket: every token there, nothing taken')
       t.match(first.decision, { scope: 'named', decision: { allowed: true, remaining: 1, source: 'store' } })
       await get(app, '/manual')
       const third = (await get(app, '/manual')).json()
@@ -187,8 +187,10 @@ t.test('with the store failing, each fail policy does what it says', async (t) =
 
   const closed = await get(app, '/closed')
   t.equal(closed.statusCode, 503, 'closed: refused')
-  t.same(closed.json(), { statusCode: 503, code: 'RATE_LIMIT_UNAVAILABLE', error: 'Service Unavailable', message: 'Rate limiter unavailable; try again later.' },
-    'the store\'s own message (the Redis client\'s text) stays out of the body')
+  t.match(closed.headers['content-type'], /^application\/problem\+json/)
+  t.same(closed.json(), { type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'The rate limiter is unavailable; try again later.', instance: '/closed', code: 'RATE_LIMIT_UNAVAILABLE' },
+    'a stable code; the store\'s own message (the Redis client\'s text) stays out of the body')
+  t.equal(closed.headers['retry-after'], '1')
 
   const local = [await get(app, '/local'), await get(app, '/local'), await get(app, '/local')]
   t.same(local.map((r) => [r.statusCode, r.headers['x-ratelimit-remaining']]), [[200, '1'], [200, '0'], [429, '0']], 'local: an in-process bucket')
@@ -211,15 +213,29 @@ t.test('misconfiguration fails at registration, bad keys are 500s not hangs', as
   await t.rejects(async () => {
     const app = Fastify()
     await app.register(cachePlugin, {})
-    await app.register(rateLimitPlugin, { max: 0 } as never)
+    await app.register(rateLimitPlugin, { identity: 'nobody' } as never)
     await app.ready()
-  }, /cachekit-rate-limit: option max/)
+  }, /cachekit-rate-limit: option identity/)
+
+  await t.rejects(async () => {
+    const app = Fastify()
+    await app.register(cachePlugin, {})
+    await app.register(rateLimitPlugin, { groupId: 7 } as never)
+  }, /option groupId must be a string/)
+  await t.rejects(async () => {
+    const app = Fastify()
+    await app.register(cachePlugin, {})
+    await app.register(rateLimitPlugin, { keyGenerator: 'ip' } as never)
+  }, /option keyGenerator must be a function/)
 
   const app = await cachekitApp(t, 'memory', { rateLimit: { keyGenerator: () => '' } })
+  app.get('/half', { config: { rateLimit: { max: async () => 2.5, timeWindow: 1000 } } }, async () => ({}))
   app.get('/dyn', { config: { rateLimit: { max: async () => 0, timeWindow: 1000 } } }, async () => ({}))
   app.get('/k', async () => ({}))
-  t.equal((await app.inject('/dyn')).statusCode, 500, 'a max of 0 from a function is a misconfiguration')
-  t.equal((await app.inject('/k')).statusCode, 500, 'an empty key is refused')
+  t.equal((await app.inject('/dyn')).statusCode, 429, 'a max of 0 refuses every request, as in @fastify/rate-limit')
+  t.equal((await app.inject('/k')).statusCode, 200, 'an empty key is a bucket like any other, not a 500')
+  const half = await app.inject('/half')
+  t.same([half.statusCode, half.json().code], [500, 'RATE_LIMIT_INVALID'], 'a max that is no whole number, from a function: our misconfiguration, a 500')
 })
 
 t.test('dynamic max and timeWindow functions are honoured per request', async (t) => {

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { MemoryData } from '../../lib/store/memory-data.js'
 import type { ScriptContext } from '../../lib/scripts.js'
-import { tokenBucketScript, type BucketReply } from '../../lib/rate-limit/token-bucket-script.js'
+import { MODE, tokenBucketScript, type BucketReply } from '../../lib/rate-limit/token-bucket-script.js'
 import type { Result } from '../../lib/result.js'
 import { sleep } from '../../harness/wait.js'
 import { fileRedis, storeBackends } from '../helpers/backends.js'
@@ -63,7 +63,11 @@ for (const { name, store } of await storeBackends('test')) {
 
     t.test('a dry run and a cost of 0 look without writing', async (t) => {
       const peek = await run('p', 3, HOUR_PER_TOKEN, 1, true)
-      t.same(peek.ok && [peek.value.allowed, peek.value.remaining, peek.value.resetMs], [true, 2, 3_600_000], 'says what taking one would leave')
+      t.same(peek.ok && [peek.value.allowed, peek.value.remaining, peek.value.resetMs], [true, 3, 0], 'says what is there now: a full bucket, full now')
+      await run('p', 3, HOUR_PER_TOKEN, 1)
+      const after = await run('p', 3, HOUR_PER_TOKEN, 1, true)
+      t.same(after.ok && [after.value.allowed, after.value.remaining, Math.round(after.value.resetMs / 1000)], [true, 2, 3600], 'one taken: two there, full in an hour')
+      await store.delete('test:p')
       t.same(await store.exists('test:p'), { ok: true, value: false })
       const zero = await run('p', 3, HOUR_PER_TOKEN, 0)
       t.same(zero.ok && [zero.value.allowed, zero.value.remaining, zero.value.resetMs], [true, 3, 0])
@@ -127,6 +131,24 @@ t.test('twin and Lua agree step by step on the same sequence', async (t) => {
   }
 })
 
+t.test('twin and Lua agree on the penalties', async (t) => {
+  const [redisSide, memorySide] = await storeBackends('parity-penalty')
+  const modes = [MODE.continueExceeding, MODE.exponentialBackoff, MODE.countRefusals + MODE.banUnit * 2, MODE.exponentialBackoff + MODE.dryRun, MODE.continueExceeding + MODE.exponentialBackoff]
+  for (const mode of modes) {
+    const answers = []
+    for (const side of [redisSide, memorySide]) {
+      const seen = []
+      for (let i = 0; i < 6; i++) {
+        const r = one(await side?.store.runScript(tokenBucketScript, [`parity-penalty:${mode}`], [3, HOUR_PER_TOKEN, 1, String(mode)]) as Result<BucketReply[]>)
+        seen.push(r?.ok && [r.value.allowed, r.value.remaining, Math.round(r.value.retryAfterMs / 1000), Math.round(r.value.resetMs / 1000), r.value.refusals])
+      }
+      answers.push(seen)
+    }
+    t.same(answers[1], answers[0], `mode ${mode}`)
+    t.equal((answers[0] as Array<[boolean]>).filter((a) => !a[0]).length, mode % 2 === 1 ? 0 : 3, 'three refused after three taken')
+  }
+})
+
 t.test('twin and Lua agree on a call that decides several buckets', async (t) => {
   const [redisSide, memorySide] = await storeBackends('parity-many')
   const keys = ['parity-many:a', 'parity-many:b', 'parity-many:a', 'parity-many:c', 'parity-many:a', 'parity-many:b']
@@ -136,7 +158,7 @@ t.test('twin and Lua agree on a call that decides several buckets', async (t) =>
     const r = await side?.store.runScript(tokenBucketScript, keys, args)
     answers.push(r?.ok && r.value.map((b) => [b.allowed, b.remaining, Math.round(b.retryAfterMs / 1000), Math.round(b.resetMs / 1000)]))
   }
-  t.same(answers[0], [[true, 1, 0, 3600], [true, 0, 0, 18000], [true, 0, 0, 7200], [true, 2, 0, 7200], [false, 0, 3600, 7200], [true, 0, 0, 18000]])
+  t.same(answers[0], [[true, 1, 0, 3600], [true, 0, 0, 18000], [true, 0, 0, 7200], [true, 4, 0, 0], [false, 0, 3600, 7200], [true, 0, 0, 18000]])
   t.same(answers[1], answers[0], 'the twin gives the same answers')
 })
 
@@ -145,14 +167,63 @@ t.test('twin gives exact numbers at a fixed time', async (t) => {
   let now = Date.now()
   const ctx = { nowMs: () => now, get: (k: string) => data.get(k), set: (k: string, v: string, ms?: number) => { data.set(k, v, ms) } } as unknown as ScriptContext
   const call = (cost: number) => tokenBucketScript.decode(tokenBucketScript.twin(ctx, ['k'], ['3', '400000', String(cost), '0']))[0]
-  t.same(call(2), { allowed: true, remaining: 1, retryAfterMs: 0, resetMs: 800 })
-  t.same(call(2), { allowed: false, remaining: 1, retryAfterMs: 400, resetMs: 800 })
+  t.same(call(2), { allowed: true, remaining: 1, retryAfterMs: 0, resetMs: 800, refusals: 0 })
+  t.same(call(2), { allowed: false, remaining: 1, retryAfterMs: 400, resetMs: 800, refusals: 1 })
   now += 400
-  t.same(call(2), { allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 1200 })
-  t.throws(() => tokenBucketScript.decode([1, 2, 3]), /four integers per bucket/)
-  t.throws(() => tokenBucketScript.decode([]), /four integers per bucket/)
-  t.throws(() => tokenBucketScript.decode([1, 2, 3, '4']), /four integers per bucket/)
-  t.throws(() => tokenBucketScript.decode('x'), /four integers per bucket/)
+  t.same(call(2), { allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 1200, refusals: 0 })
+  t.throws(() => tokenBucketScript.decode([1, 2, 3, 4]), /five integers per bucket/)
+  t.throws(() => tokenBucketScript.decode([]), /five integers per bucket/)
+  t.throws(() => tokenBucketScript.decode([1, 2, 3, 4, '5']), /five integers per bucket/)
+  t.throws(() => tokenBucketScript.decode('x'), /five integers per bucket/)
+})
+
+t.test('penalties at a fixed time: continue exceeding, exponential backoff, a ban', async (t) => {
+  const data = new MemoryData(10)
+  let now = Date.now()
+  const ctx = { nowMs: () => now, get: (k: string) => data.get(k), set: (k: string, v: string, ms?: number) => { data.set(k, v, ms) } } as unknown as ScriptContext
+  // 2 tokens, one back every 500 ms: a whole refill is 1 s
+  const call = (key: string, mode: number) => {
+    const r = tokenBucketScript.decode(tokenBucketScript.twin(ctx, [key], ['2', '500000', '1', String(mode)]))[0] as BucketReply
+    return [r.allowed, r.retryAfterMs, r.refusals]
+  }
+  const empty = (key: string, mode: number): void => { call(key, mode); call(key, mode) }
+
+  empty('plain', 0)
+  t.same([call('plain', 0), call('plain', 0)], [[false, 500, 1], [false, 500, 1]], 'plain: refusals change nothing and are not counted')
+
+  empty('cont', MODE.continueExceeding)
+  t.same(call('cont', MODE.continueExceeding), [false, 500, 1], 'continue exceeding: refused...')
+  now += 400
+  t.same(call('cont', MODE.continueExceeding), [false, 500, 2], '...and each refusal empties the bucket again: a token 500 ms after it')
+  now += 500
+  t.same(call('cont', MODE.continueExceeding), [true, 0, 0], 'a client that waits gets through, and the count starts over')
+
+  empty('expo', MODE.exponentialBackoff)
+  t.same([1, 2, 3, 4].map(() => call('expo', MODE.exponentialBackoff)), [[false, 500, 1], [false, 1500, 2], [false, 3500, 3], [false, 7500, 4]],
+    'backoff: the nth refusal in a row makes the bucket full only 1 s × 2^(n-1) later')
+  t.same(call('expo', MODE.exponentialBackoff + MODE.dryRun), [false, 7500, 5], 'a dry run says what the next refusal would be, and changes nothing')
+  t.same(call('expo', MODE.exponentialBackoff), [false, 15_500, 5])
+
+  const ban1 = MODE.countRefusals + MODE.banUnit * 2
+  now += 1_000_000
+  empty('ban', ban1)
+  now += 400
+  t.same([call('ban', ban1), call('ban', ban1), call('ban', ban1)], [[false, 100, 1], [false, 500, 2], [false, 500, 3]],
+    'a ban of 1: the second refusal in a row empties the bucket for a whole refill; the count goes on')
+  now += 500
+  t.same(call('ban', ban1), [true, 0, 0], 'then tokens come back as usual')
+  t.equal(data.get('ban'), String((now + 1000) * 1000), 'an allowed take forgets the count')
+
+  empty('zero', ban1)
+  call('zero', ban1)
+  t.match(data.get('zero'), /:1$/, 'a refusal counted')
+  const free = tokenBucketScript.decode(tokenBucketScript.twin(ctx, ['zero'], ['2', '500000', '0', String(ban1)]))[0]
+  t.same([free?.allowed, free?.refusals], [true, 0], 'a take of nothing is allowed...')
+  t.notMatch(data.get('zero'), /:/, '...and forgets the count too')
+
+  data.set('odd', `${now * 1000 + 1_000_000}:x`, 1000)
+  t.same(call('odd', ban1), [false, 500, 1], 'an unreadable count is no count')
+  t.same(tokenBucketScript.decode(tokenBucketScript.twin(ctx, ['odd2'], ['2', '500000', '1', 'x']))[0]?.allowed, true, 'an unreadable mode is a plain take')
 })
 
 t.test('after SCRIPT FLUSH the next call reloads the script and still counts', async (t) => {

@@ -79,7 +79,7 @@ for (const backend of backends) {
 
     t.test('peek does not consume; reset refills and forgets the refusal', async (t) => {
       const first = await bucket.peek('bob', HOURLY)
-      t.same(first.ok && [first.value.allowed, first.value.remaining], [true, 2])
+      t.same(first.ok && [first.value.allowed, first.value.remaining, first.value.resetMs], [true, 3, 0], 'a full bucket: every token there, full now')
       const again = await bucket.peek('bob', HOURLY)
       t.same(again, first, 'peeking twice changes nothing')
       await bucket.take('bob', HOURLY, 3)
@@ -138,7 +138,7 @@ t.test('fail policies with the store failing: each does what it says, counted an
   faults.fail('UNAVAILABLE')
 
   const open = await bucket.take('k', HOURLY)
-  t.same(open, { ok: true, value: { allowed: true, remaining: null, retryAfterMs: 0, resetMs: 0, limit: 3, source: 'open' } }, 'open (the default) allows, claiming no quota')
+  t.same(open, { ok: true, value: { allowed: true, remaining: null, retryAfterMs: 0, resetMs: 0, limit: 3, source: 'open', refusals: 0 } }, 'open (the default) allows, claiming no quota')
   const closed = await bucket.take('k', { ...HOURLY, onStoreError: 'closed' })
   t.equal(!closed.ok && closed.error.code, 'UNAVAILABLE', 'closed refuses with the outage')
   const local = []
