@@ -45,7 +45,7 @@ export interface FastifySessionStoreOptions {
 }
 
 type Callback = (err?: any) => void
-type GetCallback = (err: any, session?: StoreSession | null) => void
+type GetCallback = (err: any, session?: any) => void
 
 const defaultUserIdOf = (session: StoreSession): string | null =>
   typeof session.userId === 'string' && session.userId !== '' ? session.userId : null
