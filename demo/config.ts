@@ -36,7 +36,8 @@ export const EnvSchema = Type.Object({
     { default: 'open', description: 'What the rate limiter does when Redis fails: open (allow), closed (503), local (in-process bucket)' }
   ),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-For (only behind a proxy you run)' }),
-  READINESS_FOLLOWS_REDIS: Type.Boolean({ default: false, description: 'GET /health/ready answers 503 while Redis is down (off: an outage leaves instances ready, degraded)' })
+  READINESS_FOLLOWS_REDIS: Type.Boolean({ default: false, description: 'GET /health/ready answers 503 while Redis is down (off: an outage leaves instances ready, degraded)' }),
+  SESSION_SECRET: Type.String({ default: '', pattern: '^(|.{32,})$', description: 'Signs the session cookie (32+ characters; instances behind one load balancer must share it); empty = a random one per start, so sessions end with the process' })
 })
 
 export type Env = Static<typeof EnvSchema>

@@ -146,3 +146,22 @@ export class SchemaCodec<T extends { id: string }> extends Sealed implements Cod
     return ok(record as unknown as T)
   }
 }
+
+/**
+ * The userId inside a stored session of any schema this library writes (the
+ * default form or a schema's own), or undefined when the value cannot be
+ * opened or names none: what a revocation needs to find the user's index.
+ */
+export function storedUserId (id: string, stored: string, cipher?: SessionCipher): string | undefined {
+  const opened = new Opener(cipher).read(id, stored)
+  if (!opened.ok || !Array.isArray(opened.value.value)) return undefined
+  const value = opened.value.value as unknown[]
+  const userId = value[0] === SCHEMA_FORMAT ? (value[1] as { userId?: unknown } | null)?.userId : value[2]
+  return typeof userId === 'string' ? userId : undefined
+}
+
+class Opener extends Sealed {
+  read (id: string, stored: string): Result<{ json: string, value: unknown }> {
+    return this.open(id, stored)
+  }
+}

@@ -8,7 +8,7 @@ import { fail, ok, type Failure, type Result, type Success } from '../result.js'
 import { sha1 } from '../scripts.js'
 import type { Store } from '../store/store.js'
 import { ttlOptionMs, ttlToMs } from '../ttl.js'
-import { SchemaCodec, SessionCodec, type Codec } from './codec.js'
+import { SchemaCodec, SessionCodec, storedUserId, type Codec } from './codec.js'
 import { SessionCipher, type EncryptionKey } from './crypto.js'
 import { MAX_SESSION_ID_LENGTH, MINTED_ID_PATTERN, type Session } from './schema.js'
 import {
@@ -314,10 +314,10 @@ export class SessionCache<T extends SessionRecord = Session> {
     if (!old.ok) return this.#failed(old)
     if (old.value === null) return ok(false)
     this.#decoded.delete(id)
-    // the user is in the value: take the id out of their index (a value that cannot be read leaves an entry that expires with it)
-    const decoded = this.#codec.decode(id, old.value)
-    const userId = decoded.ok ? decoded.value.userId : undefined
-    if (typeof userId === 'string') {
+    // the user is in the value, whichever schema wrote it: take the id out of their index
+    // (a value that cannot be read leaves an entry that expires with it)
+    const userId = storedUserId(id, old.value, this.#cipher)
+    if (userId !== undefined) {
       const removed = await this.store.runScript(sessionIndexRemoveScript, [this.#indexKey(this.keys.hash(userId))], [id])
       if (!removed.ok) return this.#failed(removed)
     }
