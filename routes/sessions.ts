@@ -93,7 +93,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (ap
     request.session.userId = request.body.userId
     request.session.signedInAt = new Date()
     request.session.ip = request.ip
-    request.session.userAgent = request.headers['user-agent'] ?? undefined
+    request.session.userAgent = request.headers['user-agent']
     return await reply.code(201).send({ userId: request.body.userId })
   })
 
@@ -117,8 +117,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (ap
     if (!ids.ok) return failed(request, reply, ids)
     const store = request.sessionStore as FastifySessionStore
     const sessions = await Promise.all(ids.value.slice(0, LIST_LIMIT).map(async (id) => {
-      // a session that cannot be read is still listed (and can still be revoked), without its details
-      const data = await (store.get(id) as Promise<StoreSession | null>).catch(() => null) ?? {}
+      // a session whose value cannot be read (a miss) is still listed, and can still be revoked, without its details
+      const data = await (store.get(id) as Promise<StoreSession | null>) ?? {}
       return {
         id: handleOf(id),
         current: id === request.session.sessionId,
@@ -143,7 +143,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (ap
     if (!ids.ok) return failed(request, reply, ids)
     const id = ids.value.find((candidate) => handleOf(candidate) === request.params.id)
     if (id === undefined) return sendProblem(reply, problem('NOT_FOUND', 'no such session of yours', request.url))
-    const deleted = await app.sessionCache.delete(id)
+    const deleted = await app.sessionCache.delete(id, { userId })
     if (!deleted.ok) return failed(request, reply, deleted)
     return await reply.code(204).send(null)
   })

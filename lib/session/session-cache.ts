@@ -306,22 +306,24 @@ export class SessionCache<T extends SessionRecord = Session> {
    * Revokes one session: deletes it, tombstones the id for the revocation
    * window (even when nothing was cached: a request that read it from your
    * database before the revocation cannot re-cache it), and takes it out of
-   * its user's index. `false` when no cached copy existed.
+   * its user's index: `userId`'s when given, else the one in the cached value.
+   * `false` when no cached copy existed.
    */
-  async delete (id: string): Promise<Result<boolean>> {
+  async delete (id: string, options: { userId?: string } = {}): Promise<Result<boolean>> {
     if (!isSessionId(id)) return invalidId()
+    const given = options.userId === undefined ? ok(undefined) : this.#userTag(options.userId)
+    if (!given.ok) return given
     const old = await this.store.runScript(sessionDeleteScript, [this.#sessionKey(id), this.#tombstoneKey(id)], [this.revocationWindowMs])
     if (!old.ok) return this.#failed(old)
-    if (old.value === null) return ok(false)
     this.#decoded.delete(id)
-    // the user is in the value, whichever schema wrote it: take the id out of their index
-    // (a value that cannot be read leaves an entry that expires with it)
-    const userId = storedUserId(id, old.value, this.#cipher)
+    // the user: the caller's, else the one in the value, whichever schema wrote it
+    // (a value that cannot be read, of a user not given, leaves an index entry that expires with it)
+    const userId = options.userId ?? (old.value === null ? undefined : storedUserId(id, old.value, this.#cipher))
     if (userId !== undefined) {
       const removed = await this.store.runScript(sessionIndexRemoveScript, [this.#indexKey(this.keys.hash(userId))], [id])
       if (!removed.ok) return this.#failed(removed)
     }
-    return ok(true)
+    return ok(old.value !== null)
   }
 
   /** Ids of the user's live sessions, soonest to expire first (pruning expired entries). */
@@ -398,8 +400,8 @@ export class SessionCache<T extends SessionRecord = Session> {
       const until = updated.expiresAt?.getTime() ?? Infinity
       const ttl = options.expiresAt !== undefined ? until - Date.now() : Math.min(this.ttlMs, until - Date.now())
       if (ttl <= 0) return ok(false)
-      const userTag = this.#userTagOf(updated)
-      const tag = userTag.ok ? userTag.value : null
+      // its userId was checked when it was stored
+      const tag = typeof updated.userId === 'string' ? this.keys.hash(updated.userId) : null
       const together = tag !== null && this.#sameSlot(id, tag)
       const keys = together ? [key, this.#indexKey(tag)] : [key]
       const written = await this.store.runScript(sessionTouchScript, keys, [id, sha1(raw.value as string), encoded.value, Math.ceil(ttl)])

@@ -119,10 +119,11 @@ export class FastifySessionStore extends EventEmitter {
     return answer(this.#cache.touch(sid, { expiresAt }).then(async (r) => r.ok && !r.value ? await this.#save(sid, session) : r), callback)
   }
 
-  async #save (sid: string, session: StoreSession): Promise<Result<unknown>> {
-    const cookie = cookieJson(session?.cookie)
+  async #save (sid: string, given: StoreSession | null | undefined): Promise<Result<unknown>> {
+    const session = given ?? {}
+    const cookie = cookieJson(session.cookie)
     const data: Record<string, unknown> = {}
-    for (const key of Object.keys(session ?? {})) if (key !== 'cookie') data[key] = session[key]
+    for (const key of Object.keys(session)) if (key !== 'cookie') data[key] = session[key]
     if (cookie !== undefined) data.cookie = cookie
     const userId = this.#userIdOf(session)
     const expiresAt = cookieExpiry(cookie) ?? new Date(Date.now() + this.#cache.ttlMs)

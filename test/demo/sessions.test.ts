@@ -4,6 +4,7 @@ import { BACKENDS } from '../helpers/backends.js'
 import { demoApp } from '../helpers/demo.js'
 import { faultyStore } from '../helpers/faulty-store.js'
 import { KEY_A } from '../helpers/sessions.js'
+import { CacheError } from '../../lib/result.js'
 
 // The demo's sign-in and its /me/sessions routes over HTTP, with the session cookie carried like a browser does.
 
@@ -139,6 +140,41 @@ t.test('a SESSION_SECRET shared by two instances: a cookie from one is good on t
   await b.login('gina')
   const onTwo = await two.inject({ method: 'GET', url: '/me/sessions', cookies: { sessionId: b.cookie as string } })
   t.equal(onTwo.json().userId, 'gina')
+})
+
+t.test('a listed session whose value cannot be read is listed without details, and can be revoked', async (t) => {
+  const app = await demoApp(t, 'memory')
+  const laptop = new Browser(app)
+  const phone = new Browser(app)
+  await laptop.login('ivy')
+  await phone.login('ivy')
+  const ids = await app.sessionCache.getUserSessionIds('ivy')
+  const phoneId = (ids.ok ? ids.value : []).find((id) => decodeURIComponent(phone.cookie ?? '').startsWith(id + '.')) as string
+  await app.cache.store.set((app.sessionCache.keyOf(phoneId) as { value: string }).value, 'not a session', { ttl: 600 })
+  const list = (await laptop.request('GET', '/me/sessions')).json()
+  const unreadable = list.sessions.find((s: { current: boolean }) => !s.current)
+  t.same({ ...unreadable, id: 'x' }, { id: 'x', current: false, signedInAt: null, ip: null, userAgent: null })
+  t.equal((await laptop.request('DELETE', `/me/sessions/${unreadable.id as string}`)).statusCode, 204)
+  const left = await app.sessionCache.getUserSessionIds('ivy')
+  t.notOk(left.ok && left.value.includes(phoneId), 'out of the index though its value was unreadable')
+  t.equal(left.ok && left.value.length, 1, 'the laptop\'s own session stays')
+})
+
+t.test('the cache failing after the session was read: 503 from the handlers too', async (t) => {
+  const app = await demoApp(t, 'memory')
+  const b = new Browser(app)
+  await b.login('judy')
+  const list = (await b.request('GET', '/me/sessions')).json()
+  const handle = list.sessions[0].id as string
+  const faults = faultyStore(t, app.cache.store).fail('UNAVAILABLE', { only: ['runScript'] })
+  for (const [method, url] of [['GET', '/me/sessions'], ['DELETE', `/me/sessions/${handle}`], ['DELETE', '/me/sessions']] as const) {
+    t.equal((await b.request(method, url)).statusCode, 503, `${method} ${url}: listing or revoking failed`)
+  }
+  faults.heal()
+  const remove = app.sessionCache.delete
+  t.teardown(() => { app.sessionCache.delete = remove })
+  app.sessionCache.delete = async () => ({ ok: false, error: new CacheError('TIMEOUT', 'on purpose') })
+  t.equal((await b.request('DELETE', `/me/sessions/${handle}`)).statusCode, 503, 'the revocation itself failed')
 })
 
 t.test('with the store failing: 503 with a fixed sentence, never a 500', async (t) => {

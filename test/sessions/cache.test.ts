@@ -388,6 +388,42 @@ for (const { name, store, kind } of cases) {
       if (name !== 'cluster' || kind !== 'uuid') t.equal(lots.calls, 2, 'two scripts in all')
     })
 
+    t.test('writes failing half-way are counted failures; odd inputs are refused or answered', async (t) => {
+      const counting = sessionCache(store)
+      const split = name === 'cluster' && kind === 'uuid'
+      const runScript = store.runScript
+      t.teardown(() => { store.runScript = runScript })
+      const failing = (scriptName: string): void => {
+        store.runScript = (async (script: Script<unknown>, keys: readonly string[], args: readonly ScriptArg[]) => script.name === scriptName
+          ? { ok: false, error: new CacheError('UNAVAILABLE', `${scriptName} failed on purpose`) }
+          : await runScript.call(store, script, keys, args)) as typeof runScript
+      }
+      failing('session-set')
+      t.equal((await counting.set(full('u1', {}, counting))).ok, false, 'the session write failed')
+      const revoked = full('u1', {}, counting)
+      store.runScript = runScript
+      await counting.delete(revoked.id)
+      failing('session-index-remove')
+      const refused = await counting.set(revoked)
+      t.same(refused.ok ? refused.value : refused.error.code, split ? 'UNAVAILABLE' : 'revoked', 'a refused write whose index entry could not be taken back')
+      store.runScript = runScript
+
+      const created = await counting.create({ id: revoked.id, userId: 'u1' })
+      t.match(!created.ok && created.error.message, /was revoked/)
+      t.match(await counting.set(full('u1', { userId: '' }, counting)), { ok: false, error: { code: 'INVALID_ARGUMENT' } })
+      t.match(await counting.delete(revoked.id, { userId: 'a\nb' }), { ok: false, error: { code: 'INVALID_ARGUMENT' } })
+      const s = full('u1', {}, counting)
+      await counting.set(s)
+      t.same(await counting.touch(s.id, { expiresAt: new Date(Date.now() - 1000) }), { ok: true, value: false }, 'a touch to a past expiry writes nothing')
+      const NoExpiry = Type.Object({ id: Type.String(), userId: Type.String(), lastActivityAt: Type.Date() })
+      const plain = counting.withSchema(NoExpiry)
+      const bare = { id: freshId(counting, 'u1'), userId: 'u1', lastActivityAt: new Date(0) }
+      await plain.set(bare)
+      t.same(await plain.touch(bare.id), { ok: true, value: true }, 'a schema without expiresAt: the sliding window alone')
+      const after = await plain.get(bare.id)
+      t.ok(after.ok && (after.value?.lastActivityAt.getTime() ?? 0) > 0, 'lastActivityAt set by touch')
+    })
+
     t.test('a tombstone is one key per revoked id that lives the revocation window, cached or not', async (t) => {
       const brief = sessionCache(store, { revocationWindow: 30 })
       const s = full('u1', {}, brief)
@@ -512,7 +548,7 @@ t.test('with the store failing every call is a counted failure, warned once', as
   const s = fullSession(cache, 'u1')
   faultyStore(t, store).fail('UNAVAILABLE')
   const replies = [
-    await cache.get(s.id), await cache.exists(s.id), await cache.set(s), await cache.delete(s.id),
+    await cache.get(s.id), await cache.exists(s.id), await cache.set(s), await cache.delete(s.id), await cache.create({ userId: 'u1' }),
     await cache.getUserSessionIds('u1'), await cache.deleteAllForUser('u1'), await cache.touch(s.id)
   ]
   for (const r of replies) t.equal(!r.ok && r.error.code, 'UNAVAILABLE', JSON.stringify(r))
