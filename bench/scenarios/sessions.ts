@@ -79,16 +79,18 @@ export const sessionSetIdKinds: Scenario = {
   ours: 'set, newId id (single node)',
   unit: 'ops/s',
   async setup (ctx) {
-    const { client, cache } = await sessionsOnRedis(ctx.redisUrl)
+    // a login is a script: on a busy machine 50 in flight must not trip the default 250 ms deadline
+    const { client, cache } = await sessionsOnRedis(ctx.redisUrl, 5000)
     const cluster = await startCluster()
     const clusterClient = cluster === null ? null : await cluster.client()
     const onCluster = clusterClient === null ? null : new SessionCache(new ComponentContext({ store: new RedisStore({ client: clusterClient, prefix: 'cachekit' }), keys: new KeyBuilder() }))
     const options = { durationMs: ctx.durationMs, concurrency: ctx.connections }
     let n = 0
+    let failures = 0
     const login = (c: SessionCache, uuid: boolean) => async () => {
       const userId = `bench-user-${++n % 1000}`
       const r = await c.set(loginOf(c, userId, uuid ? randomUUID() : undefined))
-      if (!r.ok) throw r.error
+      if (!r.ok) failures++
     }
     const variants: Record<string, () => Promise<number>> = {
       'set, newId id (single node)': async () => await loopThroughput(login(cache, false), options),
@@ -101,7 +103,10 @@ export const sessionSetIdKinds: Scenario = {
     return {
       variants,
       close: async () => { client.disconnect(); clusterClient?.disconnect(); await cluster?.stop() },
-      notes: () => onCluster === null ? ['no Redis Cluster here (redis-server needed): single node only'] : []
+      notes: () => [
+        ...onCluster === null ? ['no Redis Cluster here (redis-server needed): single node only'] : [],
+        ...failures > 0 ? [`${failures} logins failed (deadline) and were counted as done`] : []
+      ]
     }
   }
 }

@@ -115,6 +115,7 @@ export class SessionCache<T extends SessionRecord = Session> {
   /** The last value decoded per id, so a read of unchanged bytes skips parsing, checking and decrypting. */
   readonly #decoded = new Map<string, Memo<T>>()
   readonly #decodedMemoSize: number
+  readonly #tags = new Map<string, string>()
   /** `<prefix>:sess:{` and `<prefix>:sess-rev:{`: what the builder puts before a minted id's tag. */
   readonly #sessionKeyHead: string
   readonly #tombstoneKeyHead: string
@@ -417,8 +418,16 @@ export class SessionCache<T extends SessionRecord = Session> {
     return ok(true)
   }
 
+  /** The user's tag (a keyed hash), remembered for the last users seen: every write of a signed-in session needs it. */
   #userTag (userId: string): Result<string> {
-    return this.keys.hashed(userId, 'userId')
+    const known = this.#tags.get(userId)
+    if (known !== undefined) return ok(known)
+    const tag = this.keys.hashed(userId, 'userId')
+    if (tag.ok) {
+      if (this.#tags.size >= this.#decodedMemoSize) this.#tags.delete(this.#tags.keys().next().value as string)
+      this.#tags.set(userId, tag.value)
+    }
+    return tag
   }
 
   /** The tag of the record's user, null when it has none yet. */

@@ -56,7 +56,7 @@ for (const { name, store, kind } of cases) {
 
     t.test('each read gets its own copy; changed bytes are decoded again', async (t) => {
       const small = sessionCache(store, { decodedMemoSize: 2 })
-      const sessions = [full('u1', {}, small), bare('u1', small), full('u2', {}, small)]
+      const sessions = [full('u1', {}, small), bare('u1', small), full('u2', {}, small), full('u3', {}, small)]
       for (const s of sessions) await small.set(s)
       for (let round = 0; round < 2; round++) {
         for (const s of sessions) t.same(await small.get(s.id), { ok: true, value: asStored(s, small) }, `round ${round}`)
