@@ -127,6 +127,7 @@ export class FastifySessionStore extends EventEmitter {
     if (cookie !== undefined) data.cookie = cookie
     const userId = this.#userIdOf(session)
     const expiresAt = cookieExpiry(cookie) ?? new Date(Date.now() + this.#cache.ttlMs)
-    return await this.#cache.set({ id: sid, userId: userId ?? null, expiresAt, data })
+    // an empty name is nobody, as undefined and null are
+    return await this.#cache.set({ id: sid, userId: userId === '' || userId === undefined ? null : userId, expiresAt, data })
   }
 }
