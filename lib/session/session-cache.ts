@@ -342,8 +342,8 @@ export class SessionCache<T extends SessionRecord = Session> {
    * Revokes every session the user had when the call began, but `except`:
    * deletes each, tombstones it and empties the index. Two round trips on a
    * single node whatever the count (list, then one script); on a Cluster one
-   * more, the ids in other slots going out together (pipelined, each node
-   * answering once) before the index is emptied. Answers how many cached
+   * more, the ids in other slots going out in one wave (all sent before any
+   * answer is awaited) before the index is emptied. Answers how many cached
    * sessions were deleted.
    */
   async deleteAllForUser (userId: string, options: { except?: string } = {}): Promise<Result<number>> {
