@@ -4,6 +4,7 @@ import { RedisStore as ConnectRedisStore } from 'connect-redis'
 import type { FastifyInstance } from 'fastify'
 import { createClient } from 'redis'
 import { buildApp } from '../../demo/app.js'
+import { createRedisClient } from '../../lib/store/redis-client.js'
 
 // @fastify/session on one demo app, twice: under /ours with the session cache's
 // store, under /anchor with connect-redis (on its own node-redis client, as its
@@ -16,7 +17,11 @@ declare module 'fastify' {
 }
 
 const SECRET = 'bench secret, thirty-two characters or more'
-const app = await buildApp({ REDIS_URL: process.env.REDIS_URL, LOG_LEVEL: 'silent', SESSION_SECRET: SECRET })
+// node-redis sends the commands of one event-loop tick in one write by itself; ioredis does when asked
+// (`autoPipelining`, an option of createRedisClient): both clients batch, as each would be run under load
+const ours = createRedisClient(process.env.REDIS_URL as string, { autoPipelining: process.env.BENCH_AUTOPIPELINING !== '0' })
+await ours.connect()
+const app = await buildApp({ REDIS_URL: process.env.REDIS_URL, LOG_LEVEL: 'silent', SESSION_SECRET: SECRET }, { redisClient: ours })
 const redis = createClient({ url: process.env.REDIS_URL })
 await redis.connect()
 
@@ -48,7 +53,7 @@ app.get('/bench/cookies', async () => {
   }
   return cookies
 })
-app.addHook('onClose', async () => { await redis.quit() })
+app.addHook('onClose', async () => { await redis.quit(); ours.disconnect() })
 
 const url = await app.listen({ host: '127.0.0.1', port: 0 })
 console.log(`listening ${url}`)
