@@ -2,6 +2,7 @@ import fastifyEnv from '@fastify/env'
 import fastifyStatic from '@fastify/static'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { newEnforcer } from 'casbin'
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRouteHookHandler } from 'fastify'
@@ -126,7 +127,10 @@ export async function buildApp (env: Record<string, string | undefined> = proces
   await app.register(authzRoutes)
   await app.register(cacheStatsRoutes)
   await app.register(oauthRoutes, { providers: DEMO_OAUTH_PROVIDERS, ...publicBase(config) })
-  await app.register(sessionRoutes)
+  await app.register(sessionRoutes, {
+    secret: config.SESSION_SECRET !== '' ? config.SESSION_SECRET : randomBytes(32).toString('base64url'),
+    maxAge: config.SESSION_TTL_SECONDS
+  })
   await app.register(accountRoutes)
   return app
 }

@@ -41,7 +41,8 @@ export const EnvSchema = Type.Object({
   HTTP_REQUEST_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000, description: 'A request (headers and body) must arrive within this, or it is answered 408 and its socket closed' }),
   HTTP_CONNECTION_TIMEOUT_MS: Type.Integer({ default: 75_000, minimum: 100, maximum: 3_600_000, description: 'An idle socket is closed after this' }),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ default: 72_000, minimum: 100, maximum: 3_600_000, description: 'How long a keep-alive connection waits for its next request (above your load balancer\'s idle timeout)' }),
-  READINESS_FOLLOWS_REDIS: Type.Boolean({ default: false, description: 'GET /health/ready answers 503 while Redis is down (off: an outage leaves instances ready, degraded)' })
+  READINESS_FOLLOWS_REDIS: Type.Boolean({ default: false, description: 'GET /health/ready answers 503 while Redis is down (off: an outage leaves instances ready, degraded)' }),
+  SESSION_SECRET: Type.String({ default: '', pattern: '^(|.{32,})$', description: 'Signs the session cookie (32+ characters; instances behind one load balancer must share it); empty = a random one per start, so sessions end with the process' })
 })
 
 export type Env = Static<typeof EnvSchema>

@@ -1,5 +1,6 @@
 // Run: npx tsx examples/run.ts sessions            (embedded memory store)
 //      REDIS_URL=redis://127.0.0.1:6379 npx tsx examples/run.ts sessions
+import { randomUUID } from 'node:crypto'
 import Fastify from 'fastify'
 import { cachePlugin, sessionCachePlugin, valueOr } from '../index.js' // in your app: from 'fastify-cachekit'
 
@@ -33,8 +34,16 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
   // ...re-cached late by a slow request: refused, the revocation holds
   const lateWrite = valueOr(await sessions.set(staleCopy), 'failed')
 
+  // a session your database already has, under its own id, with data of yours beside the typed fields
+  const row = { ...laptop.value, id: randomUUID(), data: { cart: ['book'], addedAt: new Date(1_700_000_000_123) } }
+  const fromDatabase = valueOr(await sessions.set(row), 'failed')
+  const rowBack = valueOr(await sessions.get(row.id), null)
+
   const out = {
     readBack: read?.userAgent,
+    fromDatabase,
+    cartBack: rowBack?.data?.cart,
+    dateBack: rowBack?.data?.addedAt instanceof Date ? rowBack.data.addedAt.getTime() : null,
     sessionsBefore: ids.length,
     loggedOut,
     lateWrite,

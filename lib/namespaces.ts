@@ -13,11 +13,11 @@
  */
 
 export const KEY_NAMESPACES = {
-  /** `<prefix>:sess:{<user tag>}:<random>`: one session. */
+  /** `<prefix>:sess:{<id>}` (or `…:{<user tag>}:<random>` for an id from newId): one session. */
   session: 'sess',
   /** `<prefix>:sess-idx:{<user tag>}`: a user's session ids by expiry. */
   sessionIndex: 'sess-idx',
-  /** `<prefix>:sess-rev:{<user tag>}`: a user's revoked ids (tombstones). */
+  /** `<prefix>:sess-rev:{<id>}` (as the session's key): a revoked id's tombstone. */
   sessionTombstones: 'sess-rev',
   /** `<prefix>:authz:{<shard>}:…`: decisions and their generations. */
   authz: 'authz',

@@ -1,12 +1,16 @@
 import { Type, type Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import { checkOptions, WarnIntervalOptionSchema } from '../lib/options.js'
-import { DEFAULT_SESSION_TTL, SessionCache } from '../lib/session/session-cache.js'
+import { DEFAULT_REVOCATION_WINDOW, DEFAULT_SESSION_TTL, SessionCache } from '../lib/session/session-cache.js'
 
 // This file is the `fastify-cachekit/session-cache` entry point: the plugin and what its users need.
 export * from '../lib/public/common.js'
-export { SessionCache, DEFAULT_SESSION_TTL, type NewSession, type SessionCacheOptions, type SessionSetOptions, type SetOutcome } from '../lib/session/session-cache.js'
-export { SessionSchema, SessionJsonSchema, SessionDetails, type Session } from '../lib/session/schema.js'
+export {
+  SessionCache, DEFAULT_SESSION_TTL, DEFAULT_REVOCATION_WINDOW, isSessionId,
+  type NewSession, type SessionCacheOptions, type SessionRecord, type SessionSetOptions, type SessionTouchOptions, type SetOutcome
+} from '../lib/session/session-cache.js'
+export { SessionSchema, SessionJsonSchema, SessionDetails, SessionData, type Session } from '../lib/session/schema.js'
+export { FastifySessionStore, StoreRecordSchema, type FastifySessionStoreOptions, type StoreRecord, type StoreSession } from '../lib/session/store.js'
 export { parseEncryptionKeys, type EncryptionKey } from '../lib/session/crypto.js'
 
 declare module 'fastify' {
@@ -17,8 +21,8 @@ declare module 'fastify' {
 }
 
 export const SessionCachePluginOptionsSchema = Type.Object({
-  ttl: Type.Optional(Type.Number({ default: DEFAULT_SESSION_TTL, exclusiveMinimum: 0, description: 'seconds a session without expiresAt is cached, and the sliding window of touch() (SESSION_TTL_SECONDS)' })),
-  revocationTtl: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'seconds a revoked id stays refused; default: ttl' })),
+  ttl: Type.Optional(Type.Number({ default: DEFAULT_SESSION_TTL, exclusiveMinimum: 0, description: 'seconds a session without expiresAt lives after createdAt, and the sliding window of touch() (SESSION_TTL_SECONDS)' })),
+  revocationWindow: Type.Optional(Type.Number({ default: DEFAULT_REVOCATION_WINDOW, exclusiveMinimum: 0, description: 'seconds a revoked id stays refused: longer than any request may take between reading a session and writing it back' })),
   encryptionKeys: Type.Optional(Type.Array(Type.Object({
     id: Type.String({ pattern: '^[A-Za-z0-9_-]{1,32}$' }),
     key: Type.String({ minLength: 1, description: '32 bytes, base64' })
@@ -39,7 +43,7 @@ export default fp<SessionCachePluginOptions>(async function cachekitSessionCache
   try {
     cache = new SessionCache(fastify.cache.context.withWarnInterval(opts.warnIntervalMs), {
       ttl: opts.ttl,
-      revocationTtl: opts.revocationTtl,
+      revocationWindow: opts.revocationWindow,
       encryptionKeys: opts.encryptionKeys
     })
   } catch (err) {

@@ -129,14 +129,14 @@ export class TrafficSeries {
 
 /**
  * The events the demo counts from its routes' answers, by `METHOD url status`,
- * for what no plugin counts itself yet. Session routes move (/me/sessions),
- * and a plugin that starts counting makes its rows here unnecessary: this
- * table is the one place to update.
+ * for what no plugin counts itself yet. When a route moves, or a plugin
+ * starts counting and makes its rows here unnecessary, this table is the one
+ * place to update.
  */
 export const ROUTE_EVENTS: Record<string, RouteEvent> = {
-  'POST /sessions 201': 'sessionCreated',
-  'DELETE /sessions/:id 204': 'sessionRevoked',
-  'DELETE /users/:userId/sessions 200': 'loggedOutEverywhere',
+  'POST /login 201': 'sessionCreated',
+  'DELETE /me/sessions/:id 204': 'sessionRevoked',
+  'DELETE /me/sessions 200': 'loggedOutEverywhere',
   'PUT /users/:userId/roles/:role 204': 'authzInvalidation',
   'DELETE /users/:userId/roles/:role 204': 'authzInvalidation',
   'POST /oauth/:provider/start 201': 'oauthIssued'

@@ -1,102 +1,162 @@
-import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type, type Static } from '@sinclair/typebox'
+import fastifyCookie from '@fastify/cookie'
+import fastifySession from '@fastify/session'
+import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { tagRoutes } from '../demo/api-tags.js'
 import { failureProblem, problem, ProblemResponse, sendProblem } from '../lib/problem.js'
-import type { Failure } from '../lib/result.js'
-import { MAX_USER_ID_LENGTH, SessionDetails, SessionJsonSchema } from '../lib/session/schema.js'
+import { CacheError, type Failure } from '../lib/result.js'
+import { MAX_USER_ID_LENGTH } from '../lib/session/schema.js'
+import type { FastifySessionStore, StoreSession } from '../lib/session/store.js'
 
 /**
- * Demo routes over `fastify.sessionCache`. Ids are checked by the cache
- * itself (one rule, one message): a malformed id is a 400 with a message, an
- * unknown one a 404, a cache outage a 503, each an RFC 9457 problem body.
+ * The demo's sessions, the way an application would run them: `@fastify/session`
+ * keeps a signed cookie, `fastify.sessionCache.fastifySessionStore()` keeps the
+ * sessions, and a signed-in caller lists and revokes their own sessions only
+ * (`/me/sessions`), "log out everywhere" included. Registered in a context of
+ * its own, so only these routes read or write a session cookie.
+ *
+ * A session is named in `/me/sessions` by a keyed hash of its id, never by
+ * the id itself: the list shows a user their other devices without handing
+ * out what those devices' cookies carry.
  */
 
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) })
-const UserParams = Type.Object({ userId: Type.String({ minLength: 1, maxLength: MAX_USER_ID_LENGTH }) })
-const errors = { 400: ProblemResponse, 404: ProblemResponse, 500: ProblemResponse, 503: ProblemResponse }
+declare module 'fastify' {
+  interface Session {
+    /** Who signed in (the demo trusts the name it is given: no passwords here). */
+    userId?: string
+    /** When, from which address and browser: what the session list shows. */
+    signedInAt?: Date
+    ip?: string
+    userAgent?: string
+  }
+}
+
+export interface SessionRoutesOptions {
+  /** Signs the session cookie: 32 characters or more. */
+  secret: string
+  /** Seconds a session cookie lives. */
+  maxAge: number
+}
+
+const SessionHandle = Type.String({ minLength: 22, maxLength: 22, pattern: '^[A-Za-z0-9_-]{22}$', description: 'a session, as listed by GET /me/sessions' })
+const SessionSummary = Type.Object({
+  id: SessionHandle,
+  current: Type.Boolean({ description: 'the session of this request' }),
+  signedInAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()])
+}, { additionalProperties: false })
+const errors = { 400: ProblemResponse, 401: ProblemResponse, 404: ProblemResponse, 500: ProblemResponse, 503: ProblemResponse }
+/** The most sessions GET /me/sessions reads back (each is one GET). */
+const LIST_LIMIT = 100
 
 function failed (request: FastifyRequest, reply: FastifyReply, failure: Failure): FastifyReply {
-  return sendProblem(reply, failureProblem(failure, request.url, 'session cache'))
+  return sendProblem(reply, failureProblem(failure, request.url, 'session store'))
 }
 
-function notFound (request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return sendProblem(reply, problem('NOT_FOUND', 'no such session', request.url))
-}
-
-const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
+const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (app, options) => {
   app.addHook('onRoute', tagRoutes('session-cache'))
+  // input checked as written: an unknown property or a value of the wrong type is a 400, never dropped or coerced
+  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  await app.register(fastifyCookie)
+  await app.register(fastifySession, {
+    secret: options.secret,
+    // 'auto': Secure over HTTPS, and still usable on plain http://localhost
+    cookie: { secure: 'auto', httpOnly: true, sameSite: 'lax', maxAge: options.maxAge * 1000 },
+    saveUninitialized: false,
+    store: app.sessionCache.fastifySessionStore({ userIdOf: (session) => session.userId ?? null })
+  })
+  // a store failure reaches these routes as a thrown CacheError: the same problem body as any cache failure
+  app.setErrorHandler(async (err, request, reply) => {
+    if (err instanceof CacheError) return failed(request, reply, { ok: false, error: err })
+    throw err
+  })
+
+  const handleOf = (sessionId: string): string => app.sessionCache.keys.hash(sessionId)
+  const signedIn = (request: FastifyRequest, reply: FastifyReply): string | null => {
+    const userId = request.session.userId
+    if (userId !== undefined) return userId
+    sendProblem(reply, problem('UNAUTHORIZED', 'sign in first: POST /login', request.url))
+    return null
+  }
+
   // a login: the rate limiter gives this route its own per-IP policy
-  app.post('/sessions', {
+  app.post('/login', {
     schema: {
-      body: Type.Object({
-        userId: Type.String({ minLength: 1, maxLength: MAX_USER_ID_LENGTH }),
-        ipAddress: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'default: the request\'s address' })),
-        userAgent: Type.Optional(Type.String({ maxLength: 1024, description: 'default: the User-Agent header' })),
-        deviceInfo: Type.Optional(SessionDetails),
-        location: Type.Optional(SessionDetails),
-        isTrusted: Type.Optional(Type.Boolean()),
-        expiresAt: Type.Optional(Type.String({ format: 'date-time' })),
-        ttl: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 90 * 24 * 3600, description: 'seconds to cache it' }))
-      }, { additionalProperties: false }),
-      response: { 201: Type.Object({ id: Type.String(), expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]) }), ...errors }
+      description: 'Signs in (demo: any name, no password) and sets the session cookie; a new session id, so a cookie planted before login is worthless after it.',
+      body: Type.Object({ userId: Type.String({ minLength: 1, maxLength: MAX_USER_ID_LENGTH }) }, { additionalProperties: false }),
+      response: { 201: Type.Object({ userId: Type.String() }, { additionalProperties: false }), ...errors }
     }
   }, async (request, reply) => {
-    const { ttl, expiresAt, ipAddress, userAgent, ...details } = request.body
-    const created = await app.sessionCache.create({
-      ...details,
-      ipAddress: ipAddress ?? request.ip,
-      userAgent: userAgent ?? request.headers['user-agent'],
-      expiresAt: expiresAt === undefined ? null : new Date(expiresAt)
-    }, { ttl })
-    if (!created.ok) return failed(request, reply, created)
-    return await reply.code(201).send({ id: created.value.id, expiresAt: created.value.expiresAt?.toISOString() ?? null })
+    await request.session.regenerate()
+    request.session.userId = request.body.userId
+    request.session.signedInAt = new Date()
+    request.session.ip = request.ip
+    request.session.userAgent = request.headers['user-agent']
+    return await reply.code(201).send({ userId: request.body.userId })
   })
 
-  app.get('/sessions/:id', {
-    schema: { params: IdParams, response: { 200: SessionJsonSchema, ...errors } }
+  app.post('/logout', {
+    schema: { description: 'Ends this session.', response: { 204: Type.Null(), ...errors } }
   }, async (request, reply) => {
-    const found = await app.sessionCache.get(request.params.id)
-    if (!found.ok) return failed(request, reply, found)
-    // Dates go out as ISO 8601: the serializer formats them for `format: date-time`
-    return found.value === null ? notFound(request, reply) : found.value as unknown as Static<typeof SessionJsonSchema>
+    if (signedIn(request, reply) === null) return reply
+    await request.session.destroy()
+    return await reply.code(204).send(null)
   })
 
-  app.patch('/sessions/:id/activity', {
+  app.get('/me/sessions', {
     schema: {
-      params: IdParams,
+      description: 'The caller\'s live sessions (every browser signed in as them), soonest to expire first.',
+      response: { 200: Type.Object({ userId: Type.String(), sessions: Type.Array(SessionSummary) }, { additionalProperties: false }), ...errors }
+    }
+  }, async (request, reply) => {
+    const userId = signedIn(request, reply)
+    if (userId === null) return reply
+    const ids = await app.sessionCache.getUserSessionIds(userId)
+    if (!ids.ok) return failed(request, reply, ids)
+    const store = request.sessionStore as FastifySessionStore
+    const sessions = await Promise.all(ids.value.slice(0, LIST_LIMIT).map(async (id) => {
+      // a session whose value cannot be read (a miss) is still listed, and can still be revoked, without its details
+      const data = await (store.get(id) as Promise<StoreSession | null>) ?? {}
+      return {
+        id: handleOf(id),
+        current: id === request.session.sessionId,
+        signedInAt: data.signedInAt instanceof Date ? data.signedInAt.toISOString() : null,
+        ip: typeof data.ip === 'string' ? data.ip : null,
+        userAgent: typeof data.userAgent === 'string' ? data.userAgent : null
+      }
+    }))
+    return { userId, sessions }
+  })
+
+  app.delete('/me/sessions/:id', {
+    schema: {
+      description: 'Signs one of the caller\'s sessions out (another device, or this one).',
+      params: Type.Object({ id: SessionHandle }, { additionalProperties: false }),
       response: { 204: Type.Null(), ...errors }
     }
   }, async (request, reply) => {
-    // the activity comes from this request, so does the address
-    const touched = await app.sessionCache.touch(request.params.id, { ip: request.ip })
-    if (!touched.ok) return failed(request, reply, touched)
-    return touched.value ? await reply.code(204).send(null) : notFound(request, reply)
-  })
-
-  app.delete('/sessions/:id', {
-    schema: { params: IdParams, response: { 204: Type.Null(), ...errors } }
-  }, async (request, reply) => {
-    const deleted = await app.sessionCache.delete(request.params.id)
+    const userId = signedIn(request, reply)
+    if (userId === null) return reply
+    const ids = await app.sessionCache.getUserSessionIds(userId)
+    if (!ids.ok) return failed(request, reply, ids)
+    const id = ids.value.find((candidate) => handleOf(candidate) === request.params.id)
+    if (id === undefined) return sendProblem(reply, problem('NOT_FOUND', 'no such session of yours', request.url))
+    const deleted = await app.sessionCache.delete(id, { userId })
     if (!deleted.ok) return failed(request, reply, deleted)
-    return deleted.value ? await reply.code(204).send(null) : notFound(request, reply)
+    return await reply.code(204).send(null)
   })
 
-  app.get('/users/:userId/sessions', {
-    schema: { params: UserParams, response: { 200: Type.Object({ sessionIds: Type.Array(Type.String()) }), ...errors } }
-  }, async (request, reply) => {
-    const ids = await app.sessionCache.getUserSessionIds(request.params.userId)
-    return ids.ok ? { sessionIds: ids.value } : failed(request, reply, ids)
-  })
-
-  app.delete('/users/:userId/sessions', {
+  app.delete('/me/sessions', {
     schema: {
-      params: UserParams,
-      querystring: Type.Object({ except: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'a session id to keep (this device)' })) }),
-      response: { 200: Type.Object({ deleted: Type.Integer() }), ...errors }
+      description: 'Log out everywhere: revokes every session of the caller, this one included, in a fixed number of round trips.',
+      response: { 200: Type.Object({ deleted: Type.Integer() }, { additionalProperties: false }), ...errors }
     }
   }, async (request, reply) => {
-    const deleted = await app.sessionCache.deleteAllForUser(request.params.userId, { except: request.query.except })
+    const userId = signedIn(request, reply)
+    if (userId === null) return reply
+    const deleted = await app.sessionCache.deleteAllForUser(userId)
     return deleted.ok ? { deleted: deleted.value } : failed(request, reply, deleted)
   })
 }

@@ -3,7 +3,7 @@ import { authzCheck } from './authz.js'
 import { cacheGetHttp, cacheGetInProcess, getOrSetHit, nearCacheHit, stampede } from './cache.js'
 import { oauthStateRoundTrip } from './oauth-state.js'
 import { rateLimitAbusive, rateLimitAllowed } from './rate-limit.js'
-import { sessionDeleteAll, sessionGet } from './sessions.js'
+import { sessionDeleteAll, sessionGet, sessionSetIdKinds, sessionStoreRead, sessionStoreWrite } from './sessions.js'
 
 /** Every scenario `npm run bench` runs, in order. Add yours here. */
 export const scenarios: Scenario[] = [
@@ -15,6 +15,9 @@ export const scenarios: Scenario[] = [
   oauthStateRoundTrip,
   authzCheck,
   sessionGet,
+  sessionSetIdKinds,
+  sessionStoreRead,
+  sessionStoreWrite,
   sessionDeleteAll,
   rateLimitAllowed,
   rateLimitAbusive

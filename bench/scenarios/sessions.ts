@@ -1,9 +1,12 @@
 import { Redis } from 'ioredis'
+import { randomUUID } from 'node:crypto'
+import { startCluster } from '../../harness/redis-cluster.js'
 import { ComponentContext } from '../../lib/context.js'
 import { KeyBuilder } from '../../lib/keys.js'
 import { SessionCache } from '../../lib/session/session-cache.js'
 import type { Session } from '../../lib/session/schema.js'
-import { benchStore, loopThroughput, type Scenario } from '../harness.js'
+import { RedisStore } from '../../lib/store/redis-store.js'
+import { benchStore, httpThroughput, loopThroughput, startServer, type Scenario } from '../harness.js'
 
 async function sessionsOnRedis (redisUrl: string, commandTimeoutMs?: number): Promise<{ client: Redis, cache: SessionCache }> {
   const { client, store } = await benchStore(redisUrl, { commandTimeoutMs })
@@ -12,10 +15,10 @@ async function sessionsOnRedis (redisUrl: string, commandTimeoutMs?: number): Pr
   return { client, cache }
 }
 
-function loginOf (cache: SessionCache, userId: string): Session {
+function loginOf (cache: SessionCache, userId: string, id = (cache.newId(userId) as { value: string }).value): Session {
   const now = new Date()
   return {
-    id: (cache.newId(userId) as { value: string }).value,
+    id,
     userId,
     createdAt: now,
     lastActivityAt: now,
@@ -37,27 +40,110 @@ function loginOf (cache: SessionCache, userId: string): Session {
   }
 }
 
-/** sessionCache.get of a cached session (GET + decode + schema check) against a raw ioredis GET of the same value. */
+/**
+ * sessionCache.get of a cached session (GET + decode + schema check) under an
+ * id from elsewhere (a UUID), against a raw ioredis GET of the same value, and
+ * against the same read under an id from newId().
+ */
 export const sessionGet: Scenario = {
   name: 'sessions.get in-process (hit)',
-  ours: 'sessionCache.get',
+  ours: 'sessionCache.get (UUID id)',
   targets: { 'ioredis get (same value)': 0.9 },
   unit: 'ops/s',
   async setup (ctx) {
     const { client, cache } = await sessionsOnRedis(ctx.redisUrl)
-    const session = loginOf(cache, 'bench-user')
-    const key = (cache.keyOf(session.id) as { value: string }).value
-    const seed = async (): Promise<void> => { await cache.set(session) }
+    const foreign = loginOf(cache, 'bench-user', randomUUID())
+    const minted = loginOf(cache, 'bench-user')
+    const key = (cache.keyOf(foreign.id) as { value: string }).value
+    const seed = async (): Promise<void> => { await cache.set(foreign); await cache.set(minted) }
     const options = { durationMs: ctx.durationMs, concurrency: ctx.connections }
     return {
       variants: {
-        'sessionCache.get': async () => { await seed(); return await loopThroughput(() => cache.get(session.id), options) },
+        'sessionCache.get (UUID id)': async () => { await seed(); return await loopThroughput(() => cache.get(foreign.id), options) },
+        'sessionCache.get (newId id)': async () => { await seed(); return await loopThroughput(() => cache.get(minted.id), options) },
         'ioredis get (same value)': async () => { await seed(); return await loopThroughput(() => client.get(key), options) }
       },
       close: async () => { client.disconnect() }
     }
   }
 }
+
+/**
+ * Does newId() earn its place? A login (set: the session and its index entry)
+ * under a UUID against the same under an id from newId(), on a single node
+ * (one script either way) and on a Redis Cluster (a UUID's session lives in
+ * another slot than its user's index: three steps instead of one script).
+ */
+export const sessionSetIdKinds: Scenario = {
+  name: 'sessions.set: newId() ids against UUIDs (single node and Cluster)',
+  ours: 'set, newId id (single node)',
+  unit: 'ops/s',
+  async setup (ctx) {
+    // a login is a script: on a busy machine 50 in flight must not trip the default 250 ms deadline
+    const { client, cache } = await sessionsOnRedis(ctx.redisUrl, 5000)
+    const cluster = await startCluster()
+    const clusterClient = cluster === null ? null : await cluster.client()
+    const onCluster = clusterClient === null ? null : new SessionCache(new ComponentContext({ store: new RedisStore({ client: clusterClient, prefix: 'cachekit' }), keys: new KeyBuilder() }))
+    const options = { durationMs: ctx.durationMs, concurrency: ctx.connections }
+    let n = 0
+    let failures = 0
+    const login = (c: SessionCache, uuid: boolean) => async () => {
+      const userId = `bench-user-${++n % 1000}`
+      const r = await c.set(loginOf(c, userId, uuid ? randomUUID() : undefined))
+      if (!r.ok) failures++
+    }
+    const variants: Record<string, () => Promise<number>> = {
+      'set, newId id (single node)': async () => await loopThroughput(login(cache, false), options),
+      'set, UUID id (single node)': async () => await loopThroughput(login(cache, true), options)
+    }
+    if (onCluster !== null) {
+      variants['set, newId id (Cluster)'] = async () => await loopThroughput(login(onCluster, false), options)
+      variants['set, UUID id (Cluster)'] = async () => await loopThroughput(login(onCluster, true), options)
+    }
+    return {
+      variants,
+      close: async () => { client.disconnect(); clusterClient?.disconnect(); await cluster?.stop() },
+      notes: () => [
+        ...onCluster === null ? ['no Redis Cluster here (redis-server needed): single node only'] : [],
+        ...failures > 0 ? [`${failures} logins failed (deadline) and were counted as done`] : []
+      ]
+    }
+  }
+}
+
+/**
+ * @fastify/session over HTTP, our store against connect-redis (the store most
+ * Fastify apps use; no per-user index), in one server, signed-in sessions.
+ */
+function sessionStoreHttp (kind: 'read' | 'write', target: number): Scenario {
+  const ours = `${kind}: fastifySessionStore`
+  const anchor = `${kind}: connect-redis`
+  return {
+    name: kind === 'read' ? '@fastify/session, a request that reads its session' : '@fastify/session, a request that changes its session (saved)',
+    ours,
+    targets: { [anchor]: target },
+    unit: 'req/s',
+    async setup (ctx) {
+      const server = await startServer('sessions', { REDIS_URL: ctx.redisUrl })
+      const load = { durationMs: ctx.durationMs, connections: ctx.connections, expectStatus: 200 }
+      // a fresh signed-in session per measurement: Redis is flushed before each
+      const run = async (store: 'ours' | 'anchor'): Promise<number> => {
+        const cookies = await (await fetch(server.url + '/bench/cookies')).json() as Record<'ours' | 'anchor', string>
+        return (await httpThroughput({ ...load, url: `${server.url}/${store}/${kind}`, headers: { cookie: cookies[store] } })).rps
+      }
+      return {
+        variants: {
+          [ours]: async () => await run('ours'),
+          [anchor]: async () => await run('anchor')
+        },
+        close: async () => { await server.close() }
+      }
+    }
+  }
+}
+
+export const sessionStoreRead = sessionStoreHttp('read', 1.0)
+export const sessionStoreWrite = sessionStoreHttp('write', 0.9)
 
 const SESSIONS_PER_USER = 1000
 

@@ -5,10 +5,11 @@
 const POLL_MS = 1000
 const VISITOR = 'visitor'
 
-/** fetch, answering { status, body } (body: parsed JSON, or null). */
-async function call (method, url, { body, headers } = {}) {
+/** fetch, answering { status, body } (body: parsed JSON, or null). `credentials: 'omit'`: as another browser would, without this page's cookie. */
+async function call (method, url, { body, headers, credentials } = {}) {
   const response = await fetch(url, {
     method,
+    credentials,
     headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
     body: body === undefined ? undefined : JSON.stringify(body)
   })
@@ -31,10 +32,10 @@ const SCENARIOS = [
     id: 'login-burst',
     title: 'Login burst',
     plugin: 'rate limit',
-    explains: '8 logins in a row from this browser. POST /sessions allows 5 a minute per client: the rest get 429, the repeats answered from the deny cache without a Redis call.',
+    explains: `8 sign-ins as "${VISITOR}" in a row from this address (the first four as other devices, without this page's cookie). POST /login allows 5 a minute per client: the rest get 429, the repeats answered from the deny cache without a Redis call.`,
     async run () {
       const statuses = []
-      for (let i = 0; i < 8; i++) statuses.push((await call('POST', '/sessions', { body: { userId: VISITOR } })).status)
+      for (let i = 0; i < 8; i++) statuses.push((await call('POST', '/login', { body: { userId: VISITOR }, credentials: i < 4 ? 'omit' : 'same-origin' })).status)
       return `${count(statuses, 201)} logged in, ${count(statuses, 429)} refused with 429 (${statuses.join(' ')})`
     }
   },
@@ -55,17 +56,18 @@ const SCENARIOS = [
     id: 'logout-everywhere',
     title: 'Log out everywhere',
     plugin: 'session cache',
-    explains: `Revokes every session of "${VISITOR}" in one call (the per-user index), then reads one back: revoked means gone, on every instance.`,
+    explains: `Signed in as "${VISITOR}" (signing in first if need be), lists your sessions (GET /me/sessions), then logs out everywhere (DELETE /me/sessions): every device of yours in one call, through the per-user index; this page is signed out too.`,
     async run () {
-      let ids = (await call('GET', `/users/${VISITOR}/sessions`)).body?.sessionIds ?? []
-      if (ids.length === 0) {
-        await call('POST', '/sessions', { body: { userId: VISITOR } })
-        ids = (await call('GET', `/users/${VISITOR}/sessions`)).body?.sessionIds ?? []
+      let listed = await call('GET', '/me/sessions')
+      if (listed.status === 401) {
+        const login = await call('POST', '/login', { body: { userId: VISITOR } })
+        if (login.status !== 201) return `signing in answered ${login.status}`
+        listed = await call('GET', '/me/sessions')
       }
-      const deleted = await call('DELETE', `/users/${VISITOR}/sessions`)
+      const deleted = await call('DELETE', '/me/sessions')
       if (deleted.status !== 200) return `log out everywhere answered ${deleted.status}`
-      const after = ids.length > 0 ? (await call('GET', `/sessions/${encodeURIComponent(ids[0])}`)).status : null
-      return `revoked ${deleted.body.deleted} session(s)` + (after === null ? '' : `; reading one back: ${after}${after === 404 ? ' (gone)' : ''}`)
+      const after = (await call('GET', '/me/sessions')).status
+      return `revoked ${deleted.body.deleted} session(s) of ${listed.body?.sessions?.length ?? 0} listed; this page afterwards: ${after}${after === 401 ? ' (signed out)' : ''}`
     }
   },
   {

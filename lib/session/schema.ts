@@ -6,8 +6,15 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox'
  * Fields that may be unknown are null, never absent.
  */
 
-/** `<user tag>.<random>`: the tag (a keyed hash of the userId) names the Cluster slot. */
-export const SESSION_ID_PATTERN = '^[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{16,128}$'
+/**
+ * A session id: any opaque string of 1 to 256 characters without control
+ * characters (UUIDs, @fastify/session ids, your own). `newId(userId)` mints
+ * `<user tag>.<random>`, which puts the session in its user's Cluster slot.
+ */
+export const SESSION_ID_PATTERN = '^[^\\u0000-\\u001f\\u007f]{1,256}$'
+export const MAX_SESSION_ID_LENGTH = 256
+/** The form of an id minted by newId(): `<22-character user tag>.<random>`. */
+export const MINTED_ID_PATTERN = '^[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{16,128}$'
 export const MAX_USER_ID_LENGTH = 512
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()])
@@ -41,16 +48,25 @@ function sessionShape<D extends TSchema> (date: D) {
   }
 }
 
-export const SessionSchema = Type.Object(sessionShape(Type.Date()))
+/** Free-form JSON data kept beside the typed fields (Dates inside round-trip as Dates). */
+export const SessionData = Type.Record(Type.String(), Type.Unknown())
+
+/**
+ * The default session: the typed fields, plus `data` for anything else. A
+ * field outside the schema is refused (INVALID_ARGUMENT naming it), never
+ * dropped.
+ */
+export const SessionSchema = Type.Object({ ...sessionShape(Type.Date()), data: Type.Optional(SessionData) }, { additionalProperties: false })
 export type Session = Static<typeof SessionSchema>
 
 /** The fields as stored: Dates as integer epoch milliseconds. */
 const RECORD_SHAPE = sessionShape(Type.Integer())
 
 /** The stored field order. Appending or reordering fields is a new STORED_FORMAT. */
-export const STORED_FIELDS = Object.keys(RECORD_SHAPE) as Array<keyof Session>
+export const STORED_FIELDS = Object.keys(RECORD_SHAPE) as Array<Exclude<keyof Session, 'data'>>
 const DATE_FIELDS = new Set<keyof Session>(['createdAt', 'lastActivityAt', 'expiresAt', 'revokedAt', 'lastProviderSyncAt'])
-export const STORED_FORMAT = 1
+/** 2: the typed fields, then `data` (as toJsonData wrote it) or null. */
+export const STORED_FORMAT = 2
 
 /**
  * What is stored: `[STORED_FORMAT, ...values in STORED_FIELDS order]`. A
@@ -58,15 +74,17 @@ export const STORED_FORMAT = 1
  * name (the read path is one GET and one JSON.parse), and the leading format
  * number makes a value written by another version a clean miss.
  */
-export const StoredSessionSchema = Type.Tuple([Type.Literal(STORED_FORMAT), ...Object.values(RECORD_SHAPE)])
+export const StoredSessionSchema = Type.Tuple([Type.Literal(STORED_FORMAT), ...Object.values(RECORD_SHAPE), Type.Union([Type.Null(), SessionData])])
 export type StoredSession = [typeof STORED_FORMAT, ...unknown[]]
 
-export function toStored (session: Session): StoredSession {
+/** The stored array; `data` is passed already encoded (toJsonData), or null. */
+export function toStored (session: Session, data: unknown): StoredSession {
   const out: StoredSession = [STORED_FORMAT]
   for (const field of STORED_FIELDS) {
     const value = session[field]
     out.push(DATE_FIELDS.has(field) && value !== null ? (value as Date).getTime() : value)
   }
+  out.push(data ?? null)
   return out
 }
 
@@ -77,8 +95,8 @@ const date = (ms: unknown): Date | null => ms === null ? null : new Date(ms as n
  * position by position (in STORED_FIELDS order) because it is on the hot path
  * of every read; the round-trip tests hold it to toStored.
  */
-export function fromStored (v: StoredSession): Session {
-  return {
+export function fromStored (v: StoredSession, data: (stored: unknown) => unknown): Session {
+  const session: Session = {
     id: v[1] as string,
     userId: v[2] as string,
     createdAt: new Date(v[3] as number),
@@ -99,7 +117,9 @@ export function fromStored (v: StoredSession): Session {
     lastProviderSyncAt: date(v[18]),
     providersAccessed: v[19] as string[]
   }
+  if (v[20] !== null) session.data = data(v[20]) as Record<string, unknown>
+  return session
 }
 
 /** The JSON form served over HTTP: Dates as ISO 8601 strings. */
-export const SessionJsonSchema = Type.Object(sessionShape(Type.String({ format: 'date-time' })))
+export const SessionJsonSchema = Type.Object({ ...sessionShape(Type.String({ format: 'date-time' })), data: Type.Optional(SessionData) })

@@ -1,3 +1,4 @@
+import type { Static, TObject } from '@sinclair/typebox'
 import { randomBytes } from 'node:crypto'
 import type { ComponentContext } from '../context.js'
 import type { KeyBuilder } from '../keys.js'
@@ -7,24 +8,34 @@ import { fail, ok, type Failure, type Result, type Success } from '../result.js'
 import { sha1 } from '../scripts.js'
 import type { Store } from '../store/store.js'
 import { ttlOptionMs, ttlToMs } from '../ttl.js'
-import { SessionCodec } from './codec.js'
+import { SchemaCodec, SessionCodec, storedUserId, type Codec } from './codec.js'
 import { SessionCipher, type EncryptionKey } from './crypto.js'
-import { SESSION_ID_PATTERN, type Session } from './schema.js'
-import { sessionListScript, sessionRevokeScript, sessionScripts, sessionSetScript, sessionTouchScript } from './scripts.js'
+import { MAX_SESSION_ID_LENGTH, MINTED_ID_PATTERN, type Session } from './schema.js'
+import {
+  sessionDeleteScript, sessionIndexAddScript, sessionIndexRemoveScript, sessionListScript, sessionRevokeScript,
+  sessionScripts, sessionSetScript, sessionTouchScript
+} from './scripts.js'
+import { FastifySessionStore, StoreRecordSchema, type FastifySessionStoreOptions, type StoreRecord } from './store.js'
 
 /**
  * Write-through session cache with a per-user index.
  *
- * Keys (one user's keys share the hash tag `{<user tag>}`, one Cluster slot):
- *   `<prefix>:sess:{<tag>}:<random>`   the session (string, TTL ≤ expiresAt)
- *   `<prefix>:sess-idx:{<tag>}`        index: sorted set id → expiry (ms)
- *   `<prefix>:sess-rev:{<tag>}`        tombstones: sorted set revoked id → forget-after (ms)
- * The user tag is a keyed hash of the userId, and a session id is
- * `<tag>.<random>`: `get(id)` finds the key from the id alone, one GET.
+ * Keys: a session id is any opaque string (1–256 characters, no control
+ * characters). Its key is made from the id alone, so `get(id)` is one GET:
+ *   `<prefix>:sess:{<id>}`                the session (string, TTL ≤ its absolute expiry)
+ *   `<prefix>:sess-rev:{<id>}`            its tombstone (string, lives the revocation window)
+ *   `<prefix>:sess-idx:{<user tag>}`      the user's index: sorted set id → expiry (ms)
+ * An id minted by `newId(userId)` is `<user tag>.<random>` and its keys are
+ * `…:{<user tag>}:<random>`: the session, its tombstone and its user's index
+ * share one Cluster slot, so a write or a revocation is one script there too.
+ * Any other id lives in a slot of its own; on a Cluster its index entry is
+ * then a second step, written before the session (never a session that
+ * deleteAllForUser cannot find).
  *
  * The cache is never the source of truth: every failure is a Result the caller
- * treats as a miss, and a revocation is never undone (tombstones refuse a late
- * re-cache of a revoked id; touch writes back only the value it read).
+ * treats as a miss, and a revocation is never undone (a tombstone refuses a
+ * re-cache of a revoked id within the revocation window; touch writes back
+ * only the value it read).
  *
  * Its store, keys, metrics and log come from a ComponentContext: the plugin
  * passes `fastify.cache.context`; without Fastify,
@@ -32,59 +43,129 @@ import { sessionListScript, sessionRevokeScript, sessionScripts, sessionSetScrip
  */
 
 export interface SessionCacheOptions {
-  /** Seconds a session is cached when it has no expiresAt, and the sliding window of touch(). Default 30 days. */
+  /** Seconds a session lives after createdAt when it has no expiresAt, and the sliding window of touch(). Default 30 days. */
   ttl?: number
-  /** Seconds a revoked id stays refused. Default: `ttl`. */
-  revocationTtl?: number
+  /**
+   * Seconds a revoked id stays refused: longer than any request that read a
+   * session before its revocation may take to write it back. Default 300.
+   */
+  revocationWindow?: number
   /** Encrypt values at rest (AES-256-GCM): the first key encrypts, all decrypt. */
   encryptionKeys?: readonly EncryptionKey[]
   /** Sessions kept decoded per instance, so a read of unchanged bytes skips parsing and decrypting. Default 1024. */
   decodedMemoSize?: number
 }
 
+/**
+ * What the cache reads of any session record: its `id`; `userId` (a string
+ * indexes it under that user; null or absent: nobody's yet); `createdAt` and
+ * `expiresAt` for its absolute expiry; `lastActivityAt` and `lastIpAddress`,
+ * which touch() updates when the record has them.
+ */
+export interface SessionRecord {
+  id: string
+  userId?: string | null
+  createdAt?: Date
+  expiresAt?: Date | null
+  lastActivityAt?: Date
+  lastIpAddress?: string | null
+}
+
 /** What `set` did: `stored`, or refused because the id was `revoked` or the session had already `expired`. */
 export type SetOutcome = 'stored' | 'revoked' | 'expired'
 
 export interface SessionSetOptions {
-  /** Seconds to cache it; never past the session's expiresAt. */
+  /** Seconds to cache it; never past the session's absolute expiry. */
   ttl?: number
+}
+
+export interface SessionTouchOptions {
+  /** The request's address: becomes `lastIpAddress` (when the record has one). */
+  ip?: string
+  /** A new absolute expiry (a rolling cookie's): the session lives until then, even past the sliding window. */
+  expiresAt?: Date
 }
 
 /** What `create` needs: the user, plus any client details known at login. */
 export type NewSession = Pick<Session, 'userId'> & Partial<Omit<Session, 'id' | 'userId' | 'createdAt' | 'lastActivityAt'>>
 
 export const DEFAULT_SESSION_TTL = 30 * 24 * 60 * 60
-const SESSION_ID = new RegExp(SESSION_ID_PATTERN)
+export const DEFAULT_REVOCATION_WINDOW = 300
+const MINTED_ID = new RegExp(MINTED_ID_PATTERN)
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/
 /** Reads and conditional writes a touch may take when other writes keep landing in between. */
 const TOUCH_ATTEMPTS = 5
+const TAG_LENGTH = 22
 
-export class SessionCache {
+interface Memo<T> { key: string, raw: string, session: T }
+
+export class SessionCache<T extends SessionRecord = Session> {
   readonly context: ComponentContext
   readonly store: Store
   readonly keys: KeyBuilder
   readonly metrics: CacheMetrics
   readonly ttlMs: number
-  readonly revocationTtlMs: number
-  readonly #codec: SessionCodec
+  readonly revocationWindowMs: number
+  readonly #options: SessionCacheOptions
+  readonly #cipher: SessionCipher | undefined
+  readonly #codec: Codec<T>
+  /** Copies a decoded session for a caller; null: no memo (the codec makes a fresh object on every read). */
+  readonly #copy: ((s: T) => T) | null
   /** The last value decoded per id, so a read of unchanged bytes skips parsing, checking and decrypting. */
-  readonly #decoded = new Map<string, { key: string, raw: string, session: Session }>()
+  readonly #decoded = new Map<string, Memo<T>>()
   readonly #decodedMemoSize: number
-  /** `<prefix>:sess:{`: what the builder puts before a session's tag. */
+  readonly #tags = new Map<string, string>()
+  /** `<prefix>:sess:{` and `<prefix>:sess-rev:{`: what the builder puts before a minted id's tag. */
   readonly #sessionKeyHead: string
+  readonly #tombstoneKeyHead: string
+  #storeView: SessionCache<StoreRecord> | undefined
 
   /** Throws TypeError on bad options (TTLs, encryption keys): a configuration error. */
-  constructor (context: ComponentContext, options: SessionCacheOptions = {}) {
+  constructor (context: ComponentContext, options: SessionCacheOptions = {}, schema?: TObject) {
     this.context = context
     this.store = context.store
     this.keys = context.keys
     this.metrics = context.metrics
+    this.#options = options
     this.ttlMs = ttlOptionMs('SessionCache', 'ttl', options.ttl ?? DEFAULT_SESSION_TTL)
-    this.revocationTtlMs = ttlOptionMs('SessionCache', 'revocationTtl', options.revocationTtl ?? this.ttlMs / 1000)
+    this.revocationWindowMs = ttlOptionMs('SessionCache', 'revocationWindow', options.revocationWindow ?? DEFAULT_REVOCATION_WINDOW)
     const keys = options.encryptionKeys ?? []
-    this.#codec = new SessionCodec(keys.length === 0 ? undefined : new SessionCipher(keys))
+    this.#cipher = keys.length === 0 ? undefined : new SessionCipher(keys)
+    if (schema === undefined) {
+      this.#codec = new SessionCodec(this.#cipher) as unknown as Codec<T>
+      this.#copy = copySession as unknown as (s: T) => T
+    } else {
+      this.#codec = new SchemaCodec<T>(schema, this.#cipher)
+      this.#copy = null
+    }
     this.#decodedMemoSize = Math.max(1, options.decodedMemoSize ?? 1024)
-    const probe = built(this.keys.tagged(KEY_NAMESPACES.session, 'T', 'R'))
-    this.#sessionKeyHead = probe.slice(0, -'T}:R'.length)
+    this.#sessionKeyHead = built(this.keys.tagged(KEY_NAMESPACES.session, 'T', 'R')).slice(0, -'T}:R'.length)
+    this.#tombstoneKeyHead = built(this.keys.tagged(KEY_NAMESPACES.sessionTombstones, 'T', 'R')).slice(0, -'T}:R'.length)
+  }
+
+  /**
+   * The same cache (store, keys, options) over a session schema of your own:
+   * any TypeBox object with a string `id`; `userId`, `createdAt`,
+   * `expiresAt`, `lastActivityAt` and `lastIpAddress` are used when present
+   * (see SessionRecord). Every field round-trips, Dates as Dates; a value that
+   * fails the schema is INVALID_ARGUMENT on write, a miss on read. Throws
+   * TypeError on a schema without a string `id`.
+   */
+  withSchema<S extends TObject> (schema: S): SessionCache<Static<S> & SessionRecord> {
+    return new SessionCache<Static<S> & SessionRecord>(this.context, this.#options, schema)
+  }
+
+  /**
+   * A store for `@fastify/session` (and any express-session-style consumer of
+   * get/set/destroy/touch with callbacks) over this cache: sessions of any
+   * shape, before and after login; once `userIdOf(session)` names a user, the
+   * session joins that user's index, so `deleteAllForUser(user)` logs every
+   * browser out.
+   */
+  fastifySessionStore (options: FastifySessionStoreOptions = {}): FastifySessionStore {
+    this.#storeView ??= this.withSchema(StoreRecordSchema)
+    return new FastifySessionStore(this.#storeView, options)
   }
 
   /** Whether values are encrypted at rest. */
@@ -97,7 +178,11 @@ export class SessionCache {
     return await this.store.loadScripts(sessionScripts)
   }
 
-  /** A fresh, unguessable session id for this user: `<user tag>.<192 random bits>`. */
+  /**
+   * A fresh, unguessable session id for this user: `<user tag>.<192 random
+   * bits>`. Optional: any id works; this one puts the session in its user's
+   * Cluster slot, so a write there is one script instead of two.
+   */
   newId (userId: string): Result<string> {
     const tag = this.#userTag(userId)
     return tag.ok ? ok(tag.value + '.' + randomBytes(24).toString('base64url')) : tag
@@ -111,16 +196,18 @@ export class SessionCache {
   /** The Redis key of a user's index. */
   indexKeyOf (userId: string): Result<string> {
     const tag = this.#userTag(userId)
-    return tag.ok ? ok(this.#userKeys(tag.value).index) : tag
+    return tag.ok ? ok(this.#indexKey(tag.value)) : tag
   }
 
-  /** Builds a session for a login (new id, now as created and last active) and caches it. */
-  async create (input: NewSession, options: SessionSetOptions = {}): Promise<Result<Session>> {
-    const id = this.newId(input?.userId)
+  /**
+   * Builds a session for a login (new id unless `id` is given, now as created
+   * and last active, expiresAt = createdAt + ttl unless given) and caches it.
+   */
+  async create (this: SessionCache<Session>, input: NewSession & { id?: string }, options: SessionSetOptions = {}): Promise<Result<Session>> {
+    const id = input?.id === undefined ? this.newId(input?.userId) : ok(input.id)
     if (!id.ok) return id
     const now = new Date()
     const session: Session = {
-      expiresAt: null,
       ipAddress: null,
       lastIpAddress: input.ipAddress ?? null,
       userAgent: null,
@@ -136,6 +223,7 @@ export class SessionCache {
       lastProviderSyncAt: null,
       providersAccessed: [],
       ...definedOnly(input),
+      expiresAt: input.expiresAt ?? new Date(now.getTime() + this.ttlMs),
       id: id.value,
       userId: input.userId,
       createdAt: now,
@@ -143,34 +231,55 @@ export class SessionCache {
     }
     const stored = await this.set(session, options)
     if (!stored.ok) return stored
-    // a fresh id is never revoked, so the only refusal is an expiresAt in the past
+    if (stored.value === 'revoked') return fail('INVALID_ARGUMENT', 'this session id was revoked: mint a new one')
     return stored.value === 'stored' ? ok(session) : fail('INVALID_ARGUMENT', 'expiresAt is in the past: the session would already be expired')
   }
 
   /**
-   * Caches a session and indexes it under its user, atomically. TTL: the given
-   * one, else the time left until expiresAt, else the default; never past
-   * expiresAt. An expired session is not stored; a revoked id is refused.
+   * Caches a session and indexes it under its user (atomically, or index
+   * first where a Cluster puts them in different slots). Its absolute expiry
+   * is expiresAt, else createdAt + ttl (written into expiresAt when the record
+   * has that field). TTL: the given one, else the `ttl` option; never past the
+   * absolute expiry. An expired session is not stored; a revoked id is refused.
    */
-  async set (session: Session, options: SessionSetOptions = {}): Promise<Result<SetOutcome>> {
-    const encoded = this.#codec.encode(session)
+  async set (session: T, options: SessionSetOptions = {}): Promise<Result<SetOutcome>> {
+    if (!isSessionId(session?.id)) return invalidId()
+    const userTag = this.#userTagOf(session)
+    if (!userTag.ok) return userTag
+    const now = Date.now()
+    const expiresAt = session.expiresAt ?? new Date((session.createdAt?.getTime() ?? now) + this.ttlMs)
+    const record = session.expiresAt === null ? { ...session, expiresAt } : session
+    const encoded = this.#codec.encode(record)
     if (!encoded.ok) return encoded
-    // the codec checked the id's form; its tag must be this user's
-    const tag = tagOf(session.id)
-    if (tag !== this.keys.hash(session.userId)) {
-      return fail('INVALID_ARGUMENT', 'session id was not made for this userId: mint ids with newId(userId)')
+    let ttl = this.ttlMs
+    if (options.ttl !== undefined) {
+      const given = ttlToMs(options.ttl)
+      if (!given.ok) return given
+      ttl = given.value
     }
-    const ttl = this.#ttlMs(session, options.ttl)
-    if (!ttl.ok) return ttl
-    if (ttl.value <= 0) return ok('expired')
-    const { index, tombstones } = this.#userKeys(tag)
-    const stored = await this.store.runScript(sessionSetScript, [this.#sessionKey(session.id), index, tombstones], [session.id, encoded.value, ttl.value])
+    ttl = Math.min(ttl, expiresAt.getTime() - now)
+    if (ttl <= 0) return ok('expired')
+    const id = session.id
+    const keys = [this.#sessionKey(id), this.#tombstoneKey(id)]
+    const index = userTag.value === null ? undefined : this.#indexKey(userTag.value)
+    if (index !== undefined && !this.#sameSlot(id, userTag.value as string)) {
+      // a Cluster, the index in another slot: the entry first, so no session is cached that delete-all cannot find
+      const added = await this.store.runScript(sessionIndexAddScript, [index], [id, ttl])
+      if (!added.ok) return this.#failed(added)
+      const stored = await this.store.runScript(sessionSetScript, keys, [id, encoded.value, ttl])
+      if (!stored.ok) return this.#failed(stored)
+      if (stored.value) return ok('stored')
+      const removed = await this.store.runScript(sessionIndexRemoveScript, [index], [id])
+      return removed.ok ? ok('revoked') : this.#failed(removed)
+    }
+    if (index !== undefined) keys.push(index)
+    const stored = await this.store.runScript(sessionSetScript, keys, [id, encoded.value, ttl])
     if (!stored.ok) return this.#failed(stored)
     return ok(stored.value ? 'stored' : 'revoked')
   }
 
   /** The cached session, or null on a miss. One GET. A value that fails to decode is a miss, counted as an error. */
-  get (id: string): Promise<Result<Session | null>> {
+  get (id: string): Promise<Result<T | null>> {
     // an id decoded before is well-formed and its key known: the hot path skips checking and building both
     const key = this.#decoded.get(id)?.key ?? (isSessionId(id) ? this.#sessionKey(id) : undefined)
     if (key === undefined) return Promise.resolve(invalidId())
@@ -195,21 +304,33 @@ export class SessionCache {
   }
 
   /**
-   * Revokes one session: deletes it, removes it from its user's index and
-   * tombstones the id (even when nothing was cached). `false` when no cached
-   * copy existed.
+   * Revokes one session: deletes it, tombstones the id for the revocation
+   * window (even when nothing was cached: a request that read it from your
+   * database before the revocation cannot re-cache it), and takes it out of
+   * its user's index: `userId`'s when given, else the one in the cached value.
+   * `false` when no cached copy existed.
    */
-  async delete (id: string): Promise<Result<boolean>> {
+  async delete (id: string, options: { userId?: string } = {}): Promise<Result<boolean>> {
     if (!isSessionId(id)) return invalidId()
-    const { index, tombstones } = this.#userKeys(tagOf(id))
-    const deleted = await this.store.runScript(sessionRevokeScript, [index, tombstones, this.#sessionKey(id)], [this.revocationTtlMs, id])
-    return deleted.ok ? ok(deleted.value === 1) : this.#failed(deleted)
+    const given = options.userId === undefined ? ok(undefined) : this.#userTag(options.userId)
+    if (!given.ok) return given
+    const old = await this.store.runScript(sessionDeleteScript, [this.#sessionKey(id), this.#tombstoneKey(id)], [this.revocationWindowMs])
+    if (!old.ok) return this.#failed(old)
+    this.#decoded.delete(id)
+    // the user: the caller's, else the one in the value, whichever schema wrote it
+    // (a value that cannot be read, of a user not given, leaves an index entry that expires with it)
+    const userId = options.userId ?? (old.value === null ? undefined : storedUserId(id, old.value, this.#cipher))
+    if (userId !== undefined) {
+      const removed = await this.store.runScript(sessionIndexRemoveScript, [this.#indexKey(this.keys.hash(userId))], [id])
+      if (!removed.ok) return this.#failed(removed)
+    }
+    return ok(old.value !== null)
   }
 
   /** Ids of the user's live sessions, soonest to expire first (pruning expired entries). */
   async getUserSessionIds (userId: string): Promise<Result<string[]>> {
     const tag = this.#userTag(userId)
-    return tag.ok ? await this.#list(this.#userKeys(tag.value).index) : tag
+    return tag.ok ? await this.#list(this.#indexKey(tag.value)) : tag
   }
 
   async #list (index: string): Promise<Result<string[]>> {
@@ -218,9 +339,11 @@ export class SessionCache {
   }
 
   /**
-   * Revokes every session of a user but `except`: two round trips whatever the
-   * count (list the index, then one script deletes and tombstones them all).
-   * A session created while this runs may survive. Answers how many cached
+   * Revokes every session the user had when the call began, but `except`:
+   * deletes each, tombstones it and empties the index. Two round trips on a
+   * single node whatever the count (list, then one script); on a Cluster one
+   * more, the ids in other slots going out in one wave (all sent before any
+   * answer is awaited) before the index is emptied. Answers how many cached
    * sessions were deleted.
    */
   async deleteAllForUser (userId: string, options: { except?: string } = {}): Promise<Result<number>> {
@@ -228,82 +351,135 @@ export class SessionCache {
     if (except !== undefined && !isSessionId(except)) return invalidId()
     const tag = this.#userTag(userId)
     if (!tag.ok) return tag
-    const { index, tombstones } = this.#userKeys(tag.value)
+    const index = this.#indexKey(tag.value)
     const ids = await this.#list(index)
     if (!ids.ok) return ids
     const doomed = ids.value.filter((id) => id !== except)
     if (doomed.length === 0) return ok(0)
-    const sessions = doomed.map((id) => this.#sessionKey(id))
-    const deleted = await this.store.runScript(sessionRevokeScript, [index, tombstones, ...sessions], [this.revocationTtlMs, ...doomed])
-    return deleted.ok ? deleted : this.#failed(deleted)
+    const together: string[] = []
+    const apart: string[] = []
+    for (const id of doomed) (this.#sameSlot(id, tag.value) ? together : apart).push(id)
+    let deleted = 0
+    if (apart.length > 0) {
+      const each = await Promise.all(apart.map(async (id) =>
+        await this.store.runScript(sessionRevokeScript, [this.#sessionKey(id), this.#tombstoneKey(id)], [this.revocationWindowMs, id])))
+      for (const r of each) {
+        if (!r.ok) return this.#failed(r)
+        deleted += r.value
+      }
+    }
+    const keys: string[] = []
+    for (const id of together) keys.push(this.#sessionKey(id), this.#tombstoneKey(id))
+    keys.push(index)
+    const last = await this.store.runScript(sessionRevokeScript, keys, [this.revocationWindowMs, ...together, ...apart])
+    if (!last.ok) return this.#failed(last)
+    for (const id of doomed) this.#decoded.delete(id)
+    return ok(deleted + last.value)
   }
 
   /**
-   * Records activity: lastActivityAt = now (and lastIpAddress when given),
-   * sliding the TTL by `ttl`, never past expiresAt. `false` when the session is
-   * not cached. Writes back only the value it read, so it never revives a
-   * revoked session or overwrites a newer write.
+   * Records activity: lastActivityAt = now and lastIpAddress = `ip` (where
+   * the record has them), sliding the TTL by the `ttl` option, never past its
+   * absolute expiry (or moving that expiry to `expiresAt` when given). `false`
+   * when the session is not cached. Writes back only the value it read, so it
+   * never revives a revoked session or overwrites a newer write.
    */
-  async touch (id: string, options: { ip?: string } = {}): Promise<Result<boolean>> {
+  async touch (id: string, options: SessionTouchOptions = {}): Promise<Result<boolean>> {
     if (!isSessionId(id)) return invalidId()
     const key = this.#sessionKey(id)
-    const { index } = this.#userKeys(tagOf(id))
     for (let attempt = 0; attempt < TOUCH_ATTEMPTS; attempt++) {
       const raw = await this.store.get(key)
       if (!raw.ok) return this.#failed(raw)
       const session = raw.value === null ? null : this.#decode(id, key, raw.value)
       if (session === null) return ok(false)
-      const updated: Session = { ...session, lastActivityAt: new Date(), lastIpAddress: options.ip ?? session.lastIpAddress }
+      const updated: T = { ...session }
+      if ('lastActivityAt' in updated) updated.lastActivityAt = new Date()
+      if ('lastIpAddress' in updated && options.ip !== undefined) updated.lastIpAddress = options.ip
+      if (options.expiresAt !== undefined) updated.expiresAt = options.expiresAt
       const encoded = this.#codec.encode(updated)
       if (!encoded.ok) return encoded
-      const left = updated.expiresAt === null ? this.ttlMs : updated.expiresAt.getTime() - Date.now()
-      const ttl = Math.max(1, Math.min(this.ttlMs, left))
-      const written = await this.store.runScript(sessionTouchScript, [key, index], [id, sha1(raw.value as string), encoded.value, ttl])
+      const until = updated.expiresAt?.getTime() ?? Infinity
+      const ttl = options.expiresAt !== undefined ? until - Date.now() : Math.min(this.ttlMs, until - Date.now())
+      if (ttl <= 0) return ok(false)
+      // its userId was checked when it was stored
+      const tag = typeof updated.userId === 'string' ? this.keys.hash(updated.userId) : null
+      const together = tag !== null && this.#sameSlot(id, tag)
+      const keys = together ? [key, this.#indexKey(tag)] : [key]
+      const written = await this.store.runScript(sessionTouchScript, keys, [id, sha1(raw.value as string), encoded.value, Math.ceil(ttl)])
       if (!written.ok) return this.#failed(written)
-      if (written.value !== -1) return ok(written.value === 1)
+      if (written.value === -1) continue
+      if (written.value === 1 && tag !== null && !together) {
+        const slid = await this.store.runScript(sessionIndexAddScript, [this.#indexKey(tag)], [id, Math.ceil(ttl)])
+        if (!slid.ok) return this.#failed(slid)
+      }
+      return ok(written.value === 1)
     }
     // others kept writing it in between: it is live, and was just written by them
     return ok(true)
   }
 
+  /** The user's tag (a keyed hash), remembered for the last users seen: every write of a signed-in session needs it. */
   #userTag (userId: string): Result<string> {
-    return this.keys.hashed(userId, 'userId')
+    const known = this.#tags.get(userId)
+    if (known !== undefined) return ok(known)
+    const tag = this.keys.hashed(userId, 'userId')
+    if (tag.ok) {
+      if (this.#tags.size >= this.#decodedMemoSize) this.#tags.delete(this.#tags.keys().next().value as string)
+      this.#tags.set(userId, tag.value)
+    }
+    return tag
+  }
+
+  /** The tag of the record's user, null when it has none yet. */
+  #userTagOf (session: T): Result<string | null> {
+    const userId = session.userId
+    return userId === null || userId === undefined ? ok(null) : this.#userTag(userId)
+  }
+
+  /** Whether a session and its user's index may go in one script: a single node, or one Cluster slot. */
+  #sameSlot (id: string, userTag: string): boolean {
+    return !this.store.cluster || (MINTED_ID.test(id) && id.slice(0, TAG_LENGTH) === userTag)
   }
 
   /**
-   * Keys of a well-formed id or user tag: their parts are base64url, which the
-   * builder neither refuses nor escapes. The session key, on the hot path of
-   * get(), is the builder's `tagged(KEY_NAMESPACES.session, tag, random)` joined by hand.
+   * The key of a well-formed id: a minted one's parts are base64url, which
+   * the builder neither refuses nor escapes, so it is joined by hand (on the
+   * hot path of get()); any other id is the builder's hash tag.
    */
   #sessionKey (id: string): string {
-    return this.#sessionKeyHead + tagOf(id) + '}:' + id.slice(TAG_LENGTH + 1)
+    return MINTED_ID.test(id)
+      ? this.#sessionKeyHead + id.slice(0, TAG_LENGTH) + '}:' + id.slice(TAG_LENGTH + 1)
+      : built(this.keys.tagged(KEY_NAMESPACES.session, id))
   }
 
-  #userKeys (tag: string): { index: string, tombstones: string } {
-    return {
-      index: built(this.keys.tagged(KEY_NAMESPACES.sessionIndex, tag)),
-      tombstones: built(this.keys.tagged(KEY_NAMESPACES.sessionTombstones, tag))
-    }
+  #tombstoneKey (id: string): string {
+    return MINTED_ID.test(id)
+      ? this.#tombstoneKeyHead + id.slice(0, TAG_LENGTH) + '}:' + id.slice(TAG_LENGTH + 1)
+      : built(this.keys.tagged(KEY_NAMESPACES.sessionTombstones, id))
   }
 
-  #ttlMs (session: Session, ttl: number | undefined): Result<number> {
-    const left = session.expiresAt === null ? Infinity : session.expiresAt.getTime() - Date.now()
-    if (ttl === undefined) return ok(Math.min(left, this.ttlMs))
-    const given = ttlToMs(ttl)
-    return given.ok ? ok(Math.min(left, given.value)) : given
+  #indexKey (userTag: string): string {
+    return built(this.keys.tagged(KEY_NAMESPACES.sessionIndex, userTag))
   }
 
   /** The session, or null (counted, warned) when the stored value cannot be trusted. */
-  #decode (id: string, key: string, raw: string): Session | null {
+  #decode (id: string, key: string, raw: string): T | null {
+    const copy = this.#copy
+    if (copy === null) {
+      const decoded = this.#codec.decode(id, raw)
+      if (decoded.ok) return decoded.value
+      this.context.failed(METRICS_NAMESPACES.sessions, decoded, 'session entry treated as a miss')
+      return null
+    }
     // decoding is a pure function of (id, bytes): the same bytes as last time decode to the same session.
     // Callers get their own copy, so none can change what another one reads.
     const memo = this.#decoded.get(id)
-    if (memo !== undefined && memo.raw === raw) return copySession(memo.session)
+    if (memo !== undefined && memo.raw === raw) return copy(memo.session)
     const decoded = this.#codec.decode(id, raw)
     if (decoded.ok) {
       if (memo === undefined && this.#decoded.size >= this.#decodedMemoSize) this.#decoded.delete(this.#decoded.keys().next().value as string)
       this.#decoded.set(id, { key, raw, session: decoded.value })
-      return copySession(decoded.value)
+      return copy(decoded.value)
     }
     this.context.failed(METRICS_NAMESPACES.sessions, decoded, 'session entry treated as a miss')
     return null
@@ -314,27 +490,21 @@ export class SessionCache {
   }
 }
 
-const TAG_LENGTH = 22
-
-/** A key the builder cannot refuse (its parts are base64url). */
+/** A key the builder cannot refuse (its parts are checked ids or base64url). */
 function built (key: Result<string>): string {
   return (key as Success<string>).value
 }
 
-function isSessionId (id: unknown): id is string {
-  return typeof id === 'string' && SESSION_ID.test(id)
-}
-
-/** The user tag of a well-formed session id. */
-function tagOf (id: string): string {
-  return id.slice(0, TAG_LENGTH)
+/** 1 to 256 characters, no control characters. */
+export function isSessionId (id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= MAX_SESSION_ID_LENGTH && !CONTROL.test(id)
 }
 
 const copyDate = (d: Date | null): Date | null => d === null ? null : new Date(d.getTime())
 
 /** A copy no caller shares: fresh Dates, objects and array (field by field: it is on every read). */
 function copySession (s: Session): Session {
-  return {
+  const copy: Session = {
     id: s.id,
     userId: s.userId,
     createdAt: new Date(s.createdAt.getTime()),
@@ -355,10 +525,12 @@ function copySession (s: Session): Session {
     lastProviderSyncAt: copyDate(s.lastProviderSyncAt),
     providersAccessed: s.providersAccessed.slice()
   }
+  if (s.data !== undefined) copy.data = structuredClone(s.data)
+  return copy
 }
 
 function invalidId (): Failure {
-  return fail('INVALID_ARGUMENT', 'malformed session id: expected <22-character user tag>.<random>, as made by newId()')
+  return fail('INVALID_ARGUMENT', `malformed session id: expected 1 to ${MAX_SESSION_ID_LENGTH} characters without control characters`)
 }
 
 /** Drops keys whose value is undefined, so they do not override defaults. */

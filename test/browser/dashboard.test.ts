@@ -92,8 +92,8 @@ t.test('the landing page on Redis, then through an outage; the API reference', a
 
   const burst = await runScenario(page, 'login-burst')
   t.match(burst, /^5 logged in, 3 refused with 429/)
-  await page.waitForFunction(() => [...document.querySelectorAll<HTMLTableRowElement>('#rate-limit-rows tr')].some((r) => r.cells[0]?.textContent === 'POST /sessions' && Number(r.cells[3]?.textContent) >= 3))
-  const [, limit, allowed, refused, fromDenyCache] = await policyRow(page, 'POST /sessions')
+  await page.waitForFunction(() => [...document.querySelectorAll<HTMLTableRowElement>('#rate-limit-rows tr')].some((r) => r.cells[0]?.textContent === 'POST /login' && Number(r.cells[3]?.textContent) >= 3))
+  const [, limit, allowed, refused, fromDenyCache] = await policyRow(page, 'POST /login')
   t.same([limit, allowed, refused], ['5 / 60 s', '5', '3'], 'the login policy\'s decisions')
   t.match(fromDenyCache, /^2 \(67 %\)$/, 'repeated refusals come from the deny cache')
   await atLeast(page, '#sessions-created', 5)
@@ -102,7 +102,7 @@ t.test('the landing page on Redis, then through an outage; the API reference', a
   await atLeast(page, '#loader-calls', 1)
   t.pass('the stampede on the slow source is one load, counted')
 
-  t.match(await runScenario(page, 'logout-everywhere'), /^revoked 5 session\(s\); reading one back: 404/)
+  t.match(await runScenario(page, 'logout-everywhere'), /^revoked 5 session\(s\) of 5 listed; this page afterwards: 401 \(signed out\)/)
   await atLeast(page, '#sessions-logged-out', 1)
 
   t.match(await runScenario(page, 'oauth-replay'), /^callback 200, replay 400/)
@@ -142,9 +142,9 @@ t.test('the landing page on Redis, then through an outage; the API reference', a
   const sections = await page.$$eval('.opblock-tag', (tags) => tags.map((tag) => tag.getAttribute('data-tag')))
   t.same(sections, ['session-cache', 'authz-cache', 'oauth-state', 'cache', 'metrics', 'health', 'dashboard'])
   await page.screenshot({ path: join(SCREENSHOTS, 'api-reference.png') })
-  await page.click('.opblock-summary-path[data-path="/sessions"]')
+  await page.click('.opblock-summary-path[data-path="/login"]')
   await page.waitForSelector('.opblock.is-open .responses-table')
-  t.ok(await page.$('.opblock.is-open .response[data-code="429"]'), 'POST /sessions shows its 429')
+  t.ok(await page.$('.opblock.is-open .response[data-code="429"]'), 'POST /login shows its 429')
   t.same(pageErrors, [], 'no script error on any page')
 })
 

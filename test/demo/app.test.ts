@@ -80,11 +80,11 @@ t.test('bad environment values stop start-up with a message naming the variable'
   for (const [env, message] of cases) await t.rejects(buildApp(env), message, JSON.stringify(env))
 })
 
-t.test('the demo limits POST /sessions to 5 a minute per client IP; /health is not limited', async (t) => {
+t.test('the demo limits POST /login to 5 a minute per client IP; /health is not limited', async (t) => {
   const app = await demoApp(t, 'memory')
   const statuses = []
   for (let i = 0; i < 6; i++) {
-    statuses.push((await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'u1' }, remoteAddress: '10.20.0.1' })).statusCode)
+    statuses.push((await app.inject({ method: 'POST', url: '/login', payload: { userId: 'u1' }, remoteAddress: '10.20.0.1' })).statusCode)
   }
   t.same(statuses.slice(5), [429])
   t.ok(statuses.slice(0, 5).every((s) => s !== 429), 'the first five pass the limiter')

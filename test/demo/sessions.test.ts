@@ -1,107 +1,121 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t from 'tap'
-import { sleep } from '../../harness/wait.js'
 import { BACKENDS } from '../helpers/backends.js'
 import { demoApp } from '../helpers/demo.js'
 import { faultyStore } from '../helpers/faulty-store.js'
 import { KEY_A } from '../helpers/sessions.js'
+import { CacheError } from '../../lib/result.js'
 
-// The demo's session routes over HTTP (app.inject), on both backends.
+// The demo's sign-in and its /me/sessions routes over HTTP, with the session cookie carried like a browser does.
 
-// a distinct client address per login, so a per-IP limit on POST /sessions never trips these tests
+// a distinct client address per browser, so the per-IP limit on POST /login never trips these tests
 let clients = 0
 const nextAddress = (): string => `10.9.${Math.floor(++clients / 250)}.${clients % 250}`
+
+class Browser {
+  cookie: string | undefined
+  readonly address = nextAddress()
+  constructor (readonly app: FastifyInstance, readonly userAgent = 'tap-browser') {}
+
+  async request (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: Record<string, unknown>): Promise<LightMyRequestResponse> {
+    const reply = await this.app.inject({
+      method,
+      url,
+      payload,
+      remoteAddress: this.address,
+      headers: { 'user-agent': this.userAgent },
+      cookies: this.cookie === undefined ? {} : { sessionId: this.cookie }
+    })
+    const set = reply.cookies.find((c) => c.name === 'sessionId')
+    if (set !== undefined) this.cookie = set.value
+    return reply
+  }
+
+  async login (userId: string): Promise<LightMyRequestResponse> {
+    return await this.request('POST', '/login', { userId })
+  }
+}
 
 for (const name of BACKENDS) {
   t.test(`session routes: ${name}`, async (t) => {
     const app = await demoApp(t, name)
-    const login = async (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-      await app.inject({ method: 'POST', url: '/sessions', payload: body, headers, remoteAddress: nextAddress() })
-    const MALFORMED = 'not-a-session-id'
-    const unknownId = (): string => (app.sessionCache.newId('nobody') as { value: string }).value
 
-    t.test('POST /sessions creates, GET /sessions/:id reads', async (t) => {
-      const expiresAt = new Date(Date.now() + 3600_000).toISOString()
-      const created = await login({ userId: 'alice', ipAddress: '198.51.100.1', deviceInfo: { os: 'Linux' }, expiresAt }, { 'user-agent': 'tap-test' })
-      t.equal(created.statusCode, 201)
-      const { id, expiresAt: echoed } = created.json()
-      t.match(id, /^[\w-]{22}\.[\w-]+$/)
-      t.equal(echoed, expiresAt)
-      const read = await app.inject({ method: 'GET', url: `/sessions/${id}` })
-      t.equal(read.statusCode, 200)
-      const s = read.json()
-      t.equal(s.id, id)
-      t.equal(s.userId, 'alice')
-      t.equal(s.ipAddress, '198.51.100.1')
-      t.equal(s.userAgent, 'tap-test')
-      t.same(s.deviceInfo, { os: 'Linux' })
-      t.equal(s.expiresAt, expiresAt, 'dates are ISO 8601 strings')
-      t.match(s.createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
-      t.equal(s.revokedAt, null)
-
-      const plain = await login({ userId: 'alice', userAgent: 'from-body' })
-      t.equal(plain.statusCode, 201)
-      t.equal(plain.json().expiresAt, null)
-      const defaults = (await app.inject({ method: 'GET', url: `/sessions/${plain.json().id as string}` })).json()
-      t.match(defaults.ipAddress, /^10\.9\./, 'the request address by default')
-      t.equal(defaults.userAgent, 'from-body')
-    })
-
-    t.test('unknown ids are 404, malformed ones 400, each with a message', async (t) => {
-      for (const [method, url] of [['GET', '/sessions/%s'], ['DELETE', '/sessions/%s'], ['PATCH', '/sessions/%s/activity']] as const) {
-        const unknown = await app.inject({ method, url: url.replace('%s', unknownId()) })
-        t.equal(unknown.statusCode, 404, `${method} unknown`)
-        t.match(unknown.headers['content-type'], /^application\/problem\+json/)
-        t.match(unknown.json(), { status: 404, code: 'NOT_FOUND', detail: 'no such session' })
-        const bad = await app.inject({ method, url: url.replace('%s', MALFORMED) })
-        t.equal(bad.statusCode, 400, `${method} malformed`)
-        t.match(bad.json(), { status: 400, code: 'INVALID_ARGUMENT', detail: /malformed session id/ })
-      }
-    })
-
-    t.test('bad login bodies are 400', async (t) => {
-      const missing = await login({})
-      t.equal(missing.statusCode, 400)
-      t.match(missing.json().detail, /userId/)
-      const past = await login({ userId: 'alice', expiresAt: new Date(Date.now() - 60_000).toISOString() })
-      t.equal(past.statusCode, 400)
-      t.match(past.json(), { code: 'INVALID_ARGUMENT', detail: /expiresAt is in the past/ })
-      const badDate = await login({ userId: 'alice', expiresAt: 'tomorrow' })
-      t.equal(badDate.statusCode, 400)
-    })
-
-    t.test('PATCH /sessions/:id/activity touches', async (t) => {
-      const { id } = (await login({ userId: 'bob' })).json()
-      const before = (await app.inject({ method: 'GET', url: `/sessions/${id as string}` })).json()
-      await sleep(2) // so the login's activity time is strictly older than the touch
-      const touchedAt = Date.now()
-      const touched = await app.inject({ method: 'PATCH', url: `/sessions/${id as string}/activity`, remoteAddress: '192.0.2.77' })
-      t.equal(touched.statusCode, 204)
-      const after = (await app.inject({ method: 'GET', url: `/sessions/${id as string}` })).json()
-      t.equal(after.lastIpAddress, '192.0.2.77', 'the request address')
-      t.equal(after.ipAddress, before.ipAddress, 'the login address kept')
-      t.ok(Date.parse(after.lastActivityAt) >= touchedAt, 'the activity time is the touch\'s')
-    })
-
-    t.test('DELETE /sessions/:id: 204, then 404', async (t) => {
-      const { id } = (await login({ userId: 'carol' })).json()
-      t.equal((await app.inject({ method: 'DELETE', url: `/sessions/${id as string}` })).statusCode, 204)
-      t.equal((await app.inject({ method: 'GET', url: `/sessions/${id as string}` })).statusCode, 404)
-      t.equal((await app.inject({ method: 'DELETE', url: `/sessions/${id as string}` })).statusCode, 404)
-    })
-
-    t.test('a user\'s sessions: list, and log out everywhere but here', async (t) => {
-      const ids: string[] = []
-      for (let i = 0; i < 3; i++) ids.push((await login({ userId: 'dave@example.com' })).json().id)
-      const list = await app.inject({ method: 'GET', url: '/users/dave@example.com/sessions' })
+    t.test('signing in sets an HttpOnly cookie; /me/sessions lists the caller\'s sessions, this one marked', async (t) => {
+      const laptop = new Browser(app, 'Firefox')
+      const login = await laptop.login('alice')
+      t.equal(login.statusCode, 201)
+      t.same(login.json(), { userId: 'alice' })
+      const cookie = login.cookies.find((c) => c.name === 'sessionId')
+      t.match(cookie, { httpOnly: true, sameSite: 'Lax', path: '/' })
+      const phone = new Browser(app, 'Safari')
+      await phone.login('alice')
+      const list = await laptop.request('GET', '/me/sessions')
       t.equal(list.statusCode, 200)
-      t.same([...list.json().sessionIds].sort(), [...ids].sort())
-      const badExcept = await app.inject({ method: 'DELETE', url: `/users/dave@example.com/sessions?except=${MALFORMED}` })
-      t.equal(badExcept.statusCode, 400)
-      const out = await app.inject({ method: 'DELETE', url: `/users/dave@example.com/sessions?except=${ids[0] as string}` })
-      t.same(out.json(), { deleted: 2 })
-      t.same((await app.inject({ method: 'GET', url: '/users/dave@example.com/sessions' })).json(), { sessionIds: [ids[0]] })
-      t.same((await app.inject({ method: 'DELETE', url: '/users/dave@example.com/sessions' })).json(), { deleted: 1 })
-      t.same((await app.inject({ method: 'GET', url: '/users/nobody/sessions' })).json(), { sessionIds: [] })
+      const body = list.json()
+      t.equal(body.userId, 'alice')
+      t.equal(body.sessions.length, 2)
+      const mine = body.sessions.find((s: { current: boolean }) => s.current)
+      t.match(mine, { current: true, userAgent: 'Firefox', ip: laptop.address, id: /^[\w-]{22}$/ })
+      t.match(mine.signedInAt, /^\d{4}-\d\d-\d\dT/)
+      t.match(body.sessions.find((s: { current: boolean }) => !s.current), { userAgent: 'Safari' })
+      t.notMatch(JSON.stringify(body), decodeURIComponent(phone.cookie ?? '').split('.')[0] as string, 'no session id is handed out')
+    })
+
+    t.test('without a session, /me routes are 401', async (t) => {
+      const stranger = new Browser(app)
+      for (const [method, url] of [['GET', '/me/sessions'], ['DELETE', '/me/sessions'], ['DELETE', '/me/sessions/AAAAAAAAAAAAAAAAAAAAAA'], ['POST', '/logout']] as const) {
+        const res = await stranger.request(method, url)
+        t.equal(res.statusCode, 401, `${method} ${url}`)
+        t.match(res.json(), { code: 'UNAUTHORIZED', detail: /POST \/login/ })
+      }
+      t.equal(stranger.cookie, undefined, 'no cookie for a visitor who never signs in')
+    })
+
+    t.test('DELETE /me/sessions/:id signs another device out, and only the caller\'s', async (t) => {
+      const laptop = new Browser(app)
+      const phone = new Browser(app)
+      const mallory = new Browser(app)
+      await laptop.login('bob')
+      await phone.login('bob')
+      await mallory.login('mallory')
+      const list = (await laptop.request('GET', '/me/sessions')).json()
+      const other = list.sessions.find((s: { current: boolean }) => !s.current).id as string
+      t.equal((await mallory.request('DELETE', `/me/sessions/${other}`)).statusCode, 404, 'not mallory\'s to revoke')
+      t.equal((await phone.request('GET', '/me/sessions')).statusCode, 200, 'phone still signed in')
+      t.equal((await laptop.request('DELETE', `/me/sessions/${other}`)).statusCode, 204)
+      t.equal((await phone.request('GET', '/me/sessions')).statusCode, 401, 'phone signed out')
+      t.equal((await laptop.request('GET', '/me/sessions')).json().sessions.length, 1, 'laptop still in')
+      t.equal((await laptop.request('DELETE', `/me/sessions/${other}`)).statusCode, 404, 'gone')
+      t.equal((await laptop.request('DELETE', '/me/sessions/not-a-handle')).statusCode, 400)
+    })
+
+    t.test('DELETE /me/sessions logs out everywhere, this browser included', async (t) => {
+      const browsers = [new Browser(app), new Browser(app), new Browser(app)]
+      for (const b of browsers) await b.login('carol')
+      const out = await browsers[0]?.request('DELETE', '/me/sessions')
+      t.same(out?.json(), { deleted: 3 })
+      for (const b of browsers) t.equal((await b.request('GET', '/me/sessions')).statusCode, 401)
+      t.same(await app.sessionCache.getUserSessionIds('carol'), { ok: true, value: [] })
+    })
+
+    t.test('logout ends this session only; a new login is a new session', async (t) => {
+      const laptop = new Browser(app)
+      const phone = new Browser(app)
+      await laptop.login('dave')
+      await phone.login('dave')
+      const before = laptop.cookie
+      t.equal((await laptop.request('POST', '/logout')).statusCode, 204)
+      t.equal((await laptop.request('GET', '/me/sessions')).statusCode, 401)
+      t.equal((await phone.request('GET', '/me/sessions')).json().sessions.length, 1)
+      await laptop.login('dave')
+      t.not(laptop.cookie, before)
+    })
+
+    t.test('bodies are checked strictly', async (t) => {
+      const b = new Browser(app)
+      for (const body of [{}, { userId: '' }, { userId: 5 }, { userId: 'x', admin: true }]) {
+        t.equal((await b.request('POST', '/login', body)).statusCode, 400, JSON.stringify(body))
+      }
     })
   })
 }
@@ -109,28 +123,75 @@ for (const name of BACKENDS) {
 t.test('with encryption keys in the env, sessions are sealed at rest', async (t) => {
   const app = await demoApp(t, 'memory', { SESSION_ENCRYPTION_KEYS: `k1:${KEY_A}` })
   t.equal(app.sessionCache.encrypted, true)
-  const { id } = (await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'eve', userAgent: 'secret-agent' }, remoteAddress: nextAddress() })).json()
-  const stored = await app.cache.store.get((app.sessionCache.keyOf(id) as { value: string }).value)
+  const b = new Browser(app, 'secret-agent')
+  await b.login('eve')
+  const ids = await app.sessionCache.getUserSessionIds('eve')
+  const stored = await app.cache.store.get((app.sessionCache.keyOf(ids.ok ? ids.value[0] as string : '') as { value: string }).value)
   t.match(stored.ok && stored.value, /^enc1\.k1\./)
-  t.equal((await app.inject({ method: 'GET', url: `/sessions/${id as string}` })).json().userAgent, 'secret-agent')
+  t.notMatch(stored.ok && stored.value, /secret-agent/)
+  t.match((await b.request('GET', '/me/sessions')).json().sessions, [{ userAgent: 'secret-agent' }])
+})
+
+t.test('a SESSION_SECRET shared by two instances: a cookie from one is good on the other', async (t) => {
+  const env = { SESSION_SECRET: 'a shared secret of thirty-two characters or more' }
+  const one = await demoApp(t, 'redis', env)
+  const two = await demoApp(t, 'redis', env)
+  const b = new Browser(one)
+  await b.login('gina')
+  const onTwo = await two.inject({ method: 'GET', url: '/me/sessions', cookies: { sessionId: b.cookie as string } })
+  t.equal(onTwo.json().userId, 'gina')
+})
+
+t.test('a listed session whose value cannot be read is listed without details, and can be revoked', async (t) => {
+  const app = await demoApp(t, 'memory')
+  const laptop = new Browser(app)
+  const phone = new Browser(app)
+  await laptop.login('ivy')
+  await phone.login('ivy')
+  const ids = await app.sessionCache.getUserSessionIds('ivy')
+  const phoneId = (ids.ok ? ids.value : []).find((id) => decodeURIComponent(phone.cookie ?? '').startsWith(id + '.')) as string
+  await app.cache.store.set((app.sessionCache.keyOf(phoneId) as { value: string }).value, 'not a session', { ttl: 600 })
+  const list = (await laptop.request('GET', '/me/sessions')).json()
+  const unreadable = list.sessions.find((s: { current: boolean }) => !s.current)
+  t.same({ ...unreadable, id: 'x' }, { id: 'x', current: false, signedInAt: null, ip: null, userAgent: null })
+  t.equal((await laptop.request('DELETE', `/me/sessions/${unreadable.id as string}`)).statusCode, 204)
+  const left = await app.sessionCache.getUserSessionIds('ivy')
+  t.notOk(left.ok && left.value.includes(phoneId), 'out of the index though its value was unreadable')
+  t.equal(left.ok && left.value.length, 1, 'the laptop\'s own session stays')
+})
+
+t.test('the cache failing after the session was read: 503 from the handlers too', async (t) => {
+  const app = await demoApp(t, 'memory')
+  const b = new Browser(app)
+  await b.login('judy')
+  const list = (await b.request('GET', '/me/sessions')).json()
+  const handle = list.sessions[0].id as string
+  const faults = faultyStore(t, app.cache.store).fail('UNAVAILABLE', { only: ['runScript'] })
+  for (const [method, url] of [['GET', '/me/sessions'], ['DELETE', `/me/sessions/${handle}`], ['DELETE', '/me/sessions']] as const) {
+    t.equal((await b.request(method, url)).statusCode, 503, `${method} ${url}: listing or revoking failed`)
+  }
+  faults.heal()
+  const remove = app.sessionCache.delete
+  t.teardown(() => { app.sessionCache.delete = remove })
+  app.sessionCache.delete = async () => ({ ok: false, error: new CacheError('TIMEOUT', 'on purpose') })
+  t.equal((await b.request('DELETE', `/me/sessions/${handle}`)).statusCode, 503, 'the revocation itself failed')
 })
 
 t.test('with the store failing: 503 with a fixed sentence, never a 500', async (t) => {
   const app = await demoApp(t, 'memory')
-  const { id } = (await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'frank' }, remoteAddress: nextAddress() })).json()
+  const b = new Browser(app)
+  await b.login('frank')
   faultyStore(t, app.cache.store).fail('UNAVAILABLE')
-  for (const [method, url] of [['GET', `/sessions/${id as string}`], ['DELETE', `/sessions/${id as string}`], ['GET', '/users/frank/sessions'], ['DELETE', '/users/frank/sessions'], ['PATCH', `/sessions/${id as string}/activity`]] as const) {
-    const res = await app.inject({ method, url })
+  for (const [method, url] of [['GET', '/me/sessions'], ['DELETE', '/me/sessions'], ['POST', '/login']] as const) {
+    const res = await b.request(method, url, method === 'POST' ? { userId: 'frank' } : undefined)
     t.equal(res.statusCode, 503, `${method} ${url}`)
     t.same(res.json(), {
       type: 'about:blank',
       title: 'Service Unavailable',
       status: 503,
-      detail: 'The session cache is unavailable; try again later.',
+      detail: 'The session store is unavailable; try again later.',
       instance: url,
       code: 'UNAVAILABLE'
     }, 'no Redis client text in the body')
   }
-  const login = await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'frank' }, remoteAddress: nextAddress() })
-  t.equal(login.statusCode, 503)
 })

@@ -10,6 +10,9 @@ for (const [name, url] of [['memory', undefined], ['redis', redis.url]] as const
   t.test(`examples/sessions.ts on ${name}`, async (t) => {
     t.same(await sessionsExample(url), {
       readBack: 'Firefox',
+      fromDatabase: 'stored',
+      cartBack: ['book'],
+      dateBack: 1_700_000_000_123,
       sessionsBefore: 2,
       loggedOut: 1,
       lateWrite: 'revoked',

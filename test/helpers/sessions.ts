@@ -21,8 +21,9 @@ export function fullSession (cache: SessionCache, userId: string, overrides: Par
   return {
     id: id.value,
     userId,
-    createdAt: new Date('2024-05-01T10:00:00.123Z'),
-    lastActivityAt: new Date('2024-05-01T10:05:00.456Z'),
+    // a few seconds ago, to the millisecond: a session's absolute expiry counts from createdAt
+    createdAt: new Date(Math.floor(Date.now() / 1000) * 1000 - 5_877),
+    lastActivityAt: new Date(Math.floor(Date.now() / 1000) * 1000 - 1_544),
     expiresAt: new Date(Date.now() + 3600_000),
     ipAddress: '203.0.113.7',
     lastIpAddress: '203.0.113.8',
