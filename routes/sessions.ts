@@ -1,6 +1,6 @@
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
-import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { tagRoutes } from '../demo/api-tags.js'
@@ -57,8 +57,6 @@ function failed (request: FastifyRequest, reply: FastifyReply, failure: Failure)
 
 const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (app, options) => {
   app.addHook('onRoute', tagRoutes('session-cache'))
-  // input checked as written: an unknown property or a value of the wrong type is a 400, never dropped or coerced
-  app.setValidatorCompiler(TypeBoxValidatorCompiler)
   await app.register(fastifyCookie)
   await app.register(fastifySession, {
     secret: options.secret,
@@ -69,7 +67,12 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (ap
   })
   // a store failure reaches these routes as a thrown CacheError: the same problem body as any cache failure
   app.setErrorHandler(async (err, request, reply) => {
-    if (err instanceof CacheError) return failed(request, reply, { ok: false, error: err })
+    if (err instanceof CacheError) {
+      // the save on the way out failed (or a read did): answer 503 without trying to save the session
+      // a second time on the error reply, whose failure would leave Fastify's own 500
+      ;(request as { session: unknown }).session = null
+      return failed(request, reply, { ok: false, error: err })
+    }
     throw err
   })
 
