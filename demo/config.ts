@@ -11,6 +11,8 @@ import { FailPolicySchema } from '../plugins/rate-limit/options.js'
 
 const DAY = 24 * 60 * 60
 
+const HOST_PORTS_OR_EMPTY_PATTERN = '^(|[^,:]+:[0-9]{1,5}(,[^,:]+:[0-9]{1,5})*)$'
+
 const seconds = (def: number, min: number, max: number, description: string) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description })
 
@@ -36,7 +38,18 @@ export const EnvSchema = Type.Object({
     { default: 'open', description: 'What the rate limiter does when Redis fails: open (allow), closed (503), local (in-process bucket)' }
   ),
   TRUST_PROXY: Type.Boolean({ default: false, description: 'Trust X-Forwarded-For (only behind a proxy you run)' }),
-  READINESS_FOLLOWS_REDIS: Type.Boolean({ default: false, description: 'GET /health/ready answers 503 while Redis is down (off: an outage leaves instances ready, degraded)' })
+  READINESS_FOLLOWS_REDIS: Type.Boolean({ default: false, description: 'GET /health/ready answers 503 while Redis is down (off: an outage leaves instances ready, degraded)' }),
+  REDIS_CLUSTER_NODES: Type.String({ default: '', pattern: HOST_PORTS_OR_EMPTY_PATTERN, description: 'A Redis Cluster to use instead of REDIS_URL: host:port,host:port… (some of its nodes)' }),
+  REDIS_SENTINELS: Type.String({ default: '', pattern: HOST_PORTS_OR_EMPTY_PATTERN, description: 'Sentinels of a Sentinel-managed primary to use instead of REDIS_URL: host:port,… (with REDIS_SENTINEL_NAME)' }),
+  REDIS_SENTINEL_NAME: Type.String({ default: 'mymaster', minLength: 1, description: 'The master group name the sentinels monitor' })
 })
+
+/** `host:port,host:port…` as REDIS_CLUSTER_NODES and REDIS_SENTINELS take it, or '' for none. */
+export function parseHostPorts (list: string): Array<{ host: string, port: number }> {
+  return list.split(',').filter((item) => item !== '').map((item) => {
+    const at = item.lastIndexOf(':')
+    return { host: item.slice(0, at), port: Number(item.slice(at + 1)) }
+  })
+}
 
 export type Env = Static<typeof EnvSchema>
