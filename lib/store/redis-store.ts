@@ -1,3 +1,4 @@
+import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
 import { CircuitBreaker, type BreakerOptions } from '../breaker.js'
 import { withDeadline } from '../deadline.js'
@@ -28,66 +29,151 @@ function isCluster (client: RedisClient): client is Cluster {
   return (client as Cluster).isCluster === true
 }
 
+/** How often the slot map is asked again while a Cluster node's circuit is open: a promotion is seen this soon. */
+export const SLOTS_REFRESH_WHILE_OPEN_MS = 200
+
 /**
- * The store over ioredis, single node or Cluster. Every call goes through the
- * circuit breaker and a deadline and comes back as a Result.
+ * A breaker and the callbacks that settle a call under it, made once per
+ * breaker so the hot path allocates no closure per call.
+ */
+class Guard {
+  readonly breaker: CircuitBreaker
+  constructor (breaker: CircuitBreaker, onOpen: () => void) {
+    this.breaker = breaker
+    this.#onOpen = onOpen
+  }
+
+  readonly #onOpen: () => void
+
+  readonly succeeded = <T>(value: T): Result<T> => {
+    this.breaker.success()
+    return { ok: true, value }
+  }
+
+  readonly failed = (err: unknown): Failure => {
+    const error = classifyRedisError(err)
+    if (isOutage(error)) {
+      this.breaker.failure()
+      if (this.breaker.state === 'open') this.#onOpen()
+    } else {
+      this.breaker.success()
+    }
+    return { ok: false, error }
+  }
+}
+
+/**
+ * The store over ioredis, single node or Cluster. Every call goes through a
+ * circuit breaker and a deadline and comes back as a Result. On a Cluster
+ * each master has its own breaker, chosen by the slot of the call's key, so
+ * a dead master fails fast for its own keys only; and the store bounds every
+ * call with its own deadline there, because ioredis's `commandTimeout` starts
+ * again on each redirection and retry.
  */
 export class RedisStore extends BaseStore {
   readonly kind = 'redis' as const
   readonly cluster: boolean
   readonly client: RedisClient
+  /** The client's breaker on a single node; on a Cluster, the one for calls that name no key. */
   readonly breaker: CircuitBreaker
-  /** The deadline this store enforces itself; undefined when the client has its own `commandTimeout`. */
+  /** The deadline this store enforces itself; undefined when a single-node client has its own `commandTimeout`. */
   readonly deadlineMs: number | undefined
   readonly #scanCount: number
-  readonly #onReady = (): void => { this.breaker.reset() }
+  readonly #breakerOptions: BreakerOptions | undefined
+  readonly #guard: Guard
+  /** A Cluster's breakers by node ("host:port"), made as nodes are first used. */
+  readonly #nodeGuards = new Map<string, Guard>()
+  #refreshTimer: NodeJS.Timeout | undefined
+  readonly #onReady = (): void => {
+    this.breaker.reset()
+    for (const guard of this.#nodeGuards.values()) guard.breaker.reset()
+  }
 
   constructor (options: RedisStoreOptions) {
     super(options)
     this.client = options.client
     this.cluster = isCluster(this.client)
+    this.#breakerOptions = options.breaker
     this.breaker = new CircuitBreaker(options.breaker)
+    this.#guard = new Guard(this.breaker, this.#watchSlots)
     this.#scanCount = options.scanCount ?? 1000
-    const own = isCluster(this.client)
-      ? this.client.options.redisOptions?.commandTimeout
-      : this.client.options.commandTimeout
-    this.deadlineMs = own === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
+    // on a Cluster a node's commandTimeout starts again on every redirection and
+    // retry, so it bounds nothing: there the store always keeps the deadline
+    this.deadlineMs = isCluster(this.client)
+      ? options.commandTimeoutMs ?? this.client.options.redisOptions?.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS
+      : this.client.options.commandTimeout === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
   }
 
+  /** A Cluster's breaker per node, by node ("host:port"); empty on a single node. */
+  get nodeBreakers (): ReadonlyMap<string, CircuitBreaker> {
+    return new Map([...this.#nodeGuards].map(([node, guard]) => [node, guard.breaker]))
+  }
+
+  /** The guard of the node that owns `key`'s slot now (the client's own on a single node). */
+  #guardFor (key: string): Guard {
+    if (!this.cluster) return this.#guard
+    const owner = (this.client as Cluster).slots[calculateSlot(key)]?.[0]
+    return owner === undefined ? this.#guard : this.#nodeGuard(owner)
+  }
+
+  #nodeGuard (node: string): Guard {
+    let guard = this.#nodeGuards.get(node)
+    if (guard === undefined) {
+      guard = new Guard(new CircuitBreaker(this.#breakerOptions), this.#watchSlots)
+      this.#nodeGuards.set(node, guard)
+    }
+    return guard
+  }
+
+  /**
+   * A Cluster node's circuit opened: its master may be gone and a replica
+   * about to take over. Ask for the slot map every SLOTS_REFRESH_WHILE_OPEN_MS
+   * until no circuit is open, so keys move to the new master as soon as the
+   * cluster names it (ioredis alone would wait for its next periodic refresh).
+   */
+  readonly #watchSlots = (): void => {
+    if (!this.cluster || this.#refreshTimer !== undefined) return
+    const tick = (): void => {
+      // a node that owns no slot any more (a dead master replaced) is forgotten, open circuit and all
+      const owners = new Set((this.client as Cluster).slots.map((nodes) => nodes[0]))
+      for (const node of this.#nodeGuards.keys()) if (!owners.has(node)) this.#nodeGuards.delete(node)
+      const open = [...this.#nodeGuards.values()].some((g) => g.breaker.state !== 'closed')
+      if (!open || (this.client as Cluster).status === 'end') { this.#refreshTimer = undefined; return }
+      ;(this.client as Cluster).refreshSlotsCache(() => {})
+      this.#refreshTimer = setTimeout(tick, SLOTS_REFRESH_WHILE_OPEN_MS)
+      this.#refreshTimer.unref()
+    }
+    tick()
+  }
+
   // The hot path is one promise chain with shared callbacks (no per-call
   // closures, no extra awaits): its cost next to a raw ioredis call is measured.
-  readonly #succeeded = <T>(value: T): Result<T> => {
-    this.breaker.success()
-    return { ok: true, value }
-  }
-
-  readonly #failed = (err: unknown): Failure => {
-    const error = classifyRedisError(err)
-    if (isOutage(error)) this.breaker.failure()
-    else this.breaker.success()
-    return { ok: false, error }
-  }
 
   /** Settles a command already sent: deadline, breaker bookkeeping, Result. */
-  #settle<T> (command: Promise<T>): Promise<Result<T>> {
-    return this.#bound(command).then(this.#succeeded, this.#failed) as Promise<Result<T>>
+  #settle<T> (guard: Guard, command: Promise<T>): Promise<Result<T>> {
+    return this.#bound(command).then(guard.succeeded, guard.failed) as Promise<Result<T>>
   }
 
-  /** Sends `op` unless the circuit is open. */
-  #run<T> (op: () => Promise<T>): Promise<Result<T>> {
-    if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
-    return this.#settle(op())
+  /** Sends `op` unless the circuit of `key`'s node is open. */
+  #run<T> (key: string, op: () => Promise<T>): Promise<Result<T>> {
+    return this.#runOn(this.#guardFor(key), op)
+  }
+
+  #runOn<T> (guard: Guard, op: () => Promise<T>): Promise<Result<T>> {
+    if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
+    return this.#settle(guard, op())
   }
 
   protected rawGet (key: string): Promise<Result<string | null>> {
-    if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
-    return this.#settle(this.client.get(key))
+    const guard = this.#guardFor(key)
+    if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
+    return this.#settle(guard, this.client.get(key))
   }
 
   protected rawSet (key: string, value: string, ttlMs: number | undefined): Promise<Result<true>> {
-    return this.#run(async () => {
+    return this.#run(key, async () => {
       if (ttlMs === undefined) await this.client.set(key, value)
       else await this.client.set(key, value, 'PX', ttlMs)
       return true as const
@@ -95,31 +181,32 @@ export class RedisStore extends BaseStore {
   }
 
   protected rawDelete (key: string): Promise<Result<boolean>> {
-    return this.#run(async () => (await this.client.del(key)) === 1)
+    return this.#run(key, async () => (await this.client.del(key)) === 1)
   }
 
   protected rawExists (key: string): Promise<Result<boolean>> {
-    return this.#run(async () => (await this.client.exists(key)) === 1)
+    return this.#run(key, async () => (await this.client.exists(key)) === 1)
   }
 
   protected rawExpire (key: string, ttlMs: number): Promise<Result<boolean>> {
-    return this.#run(async () => (await this.client.pexpire(key, ttlMs)) === 1)
+    return this.#run(key, async () => (await this.client.pexpire(key, ttlMs)) === 1)
   }
 
   protected rawPttl (key: string): Promise<Result<number>> {
-    return this.#run(() => this.client.pttl(key))
+    return this.#run(key, () => this.client.pttl(key))
   }
 
   protected rawIncrement (key: string, by: number): Promise<Result<number>> {
-    return this.#run(() => this.client.incrby(key, by))
+    return this.#run(key, () => this.client.incrby(key, by))
   }
 
   protected rawGetMany (keys: readonly string[]): Promise<Result<Array<string | null>>> {
     const client = this.client
     // MGET is one slot only on a Cluster; there each key gets its own
-    // one-key MGET (not GET, which fails where MGET answers nil: another type)
-    if (isCluster(client)) return this.#run(() => Promise.all(keys.map(async (key) => (await client.mget(key))[0] as string | null)))
-    return this.#run(() => client.mget(keys as string[]))
+    // one-key MGET (not GET, which fails where MGET answers nil: another type),
+    // each under the breaker of its own node
+    if (isCluster(client)) return all(keys.map((key) => this.#run(key, async () => (await client.mget(key))[0] as string | null)))
+    return this.#runOn(this.#guard, () => client.mget(keys as string[]))
   }
 
   protected rawSetMany (entries: ReadonlyArray<readonly [string, string]>, ttlMs: number | undefined): Promise<Result<true>> {
@@ -127,12 +214,9 @@ export class RedisStore extends BaseStore {
     const setOne = (c: RedisClient | ReturnType<Redis['pipeline']>, key: string, value: string): unknown =>
       ttlMs === undefined ? c.set(key, value) : c.set(key, value, 'PX', ttlMs)
     if (isCluster(client)) {
-      return this.#run(async () => {
-        await Promise.all(entries.map(([key, value]) => setOne(client, key, value)))
-        return true as const
-      })
+      return all(entries.map(([key, value]) => this.#run(key, async () => { await setOne(client, key, value) }))).then((r) => r.ok ? ok(true as const) : r)
     }
-    return this.#run(async () => {
+    return this.#runOn(this.#guard, async () => {
       const pipeline = client.pipeline()
       for (const [key, value] of entries) setOne(pipeline, key, value)
       const replies = await pipeline.exec()
@@ -149,7 +233,7 @@ export class RedisStore extends BaseStore {
       let cursor = '0'
       do {
         // one SCAN page and the UNLINK of what it found, each under the deadline
-        const page = await this.#run(async () => {
+        const page = await this.#runOn(this.#guardOfNode(node), async () => {
           const [next, found] = await node.scan(cursor, 'MATCH', glob, 'COUNT', this.#scanCount)
           const keys = keep === undefined ? found : found.filter((key) => !keep(key))
           return [next, await this.#unlink(node, keys)] as const
@@ -171,7 +255,7 @@ export class RedisStore extends BaseStore {
   }
 
   protected rawGetDel (key: string): Promise<Result<string | null>> {
-    return this.#run(() => this.client.getdel(key))
+    return this.#run(key, () => this.client.getdel(key))
   }
 
   /**
@@ -181,23 +265,29 @@ export class RedisStore extends BaseStore {
    * success path: this is the rate limiter's hot path.
    */
   protected rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {
-    if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
-    const decode = (reply: unknown): Result<T> => this.#decoded(script, reply)
+    const guard = keys.length > 0 ? this.#guardFor(keys[0] as string) : this.#guard
+    if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
+    const decode = (reply: unknown): Result<T> => this.#decoded(guard, script, reply)
+    // one deadline for the whole call, reload and retry included
+    const started = this.deadlineMs === undefined ? 0 : performance.now()
     return this.#bound(this.#evalsha(script, keys, args)).then(decode, (err: unknown) => isNoScript(err)
-      ? this.#bound(this.#load([script]).then(() => this.#evalsha(script, keys, args))).then(decode, this.#failed)
-      : this.#failed(err))
+      ? this.#bound(this.#load([script], keys[0]).then(() => this.#evalsha(script, keys, args)), started).then(decode, guard.failed)
+      : guard.failed(err))
   }
 
   #evalsha (script: Script<unknown>, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
     return this.client.evalsha(script.sha, keys.length, ...keys, ...args)
   }
 
-  #bound<T> (command: Promise<T>): Promise<T> {
-    return this.deadlineMs === undefined ? command : withDeadline(command, this.deadlineMs, 'Redis command')
+  /** The command under the store's deadline (what is left of it, for a call that began at `started`). */
+  #bound<T> (command: Promise<T>, started?: number): Promise<T> {
+    if (this.deadlineMs === undefined) return command
+    const left = started === undefined ? this.deadlineMs : Math.max(1, this.deadlineMs - (performance.now() - started))
+    return withDeadline(command, left, 'Redis command')
   }
 
-  #decoded<T> (script: Script<T>, reply: unknown): Result<T> {
-    this.breaker.success()
+  #decoded<T> (guard: Guard, script: Script<T>, reply: unknown): Result<T> {
+    guard.breaker.success()
     try {
       return { ok: true, value: script.decode(reply) }
     } catch (err) {
@@ -205,23 +295,56 @@ export class RedisStore extends BaseStore {
     }
   }
 
-  async #load (scripts: ReadonlyArray<Script<unknown>>): Promise<void> {
-    const nodes: Redis[] = isCluster(this.client) ? this.client.nodes('master') : [this.client]
+  /** SCRIPT LOAD on every master, or only on the one that owns `key` (a promoted replica answering NOSCRIPT, say). */
+  async #load (scripts: ReadonlyArray<Script<unknown>>, key?: string): Promise<void> {
+    const client = this.client
+    let nodes: Redis[] = isCluster(client) ? client.nodes('master') : [client]
+    if (isCluster(client) && key !== undefined) {
+      const owner = client.slots[calculateSlot(key)]?.[0]
+      const mine = nodes.filter((node) => `${node.options.host as string}:${node.options.port as number}` === owner)
+      if (mine.length > 0) nodes = mine
+    }
     await Promise.all(nodes.flatMap((node) => scripts.map((s) => node.script('LOAD', s.lua))))
   }
 
   async loadScripts (scripts: ReadonlyArray<Script<unknown>>): Promise<Result<true>> {
-    return await this.#run(async () => { await this.#load(scripts); return true as const })
+    return await this.#runOn(this.#guard, async () => { await this.#load(scripts); return true as const })
   }
 
+  /** The breaker of a Cluster node by its connection (the client's own on a single node). */
+  #guardOfNode (node: Redis): Guard {
+    return this.cluster ? this.#nodeGuard(`${node.options.host as string}:${node.options.port as number}`) : this.#guard
+  }
+
+  /**
+   * Round trip in ms. On a Cluster every master is asked, each under its own
+   * breaker, and the slowest answer counts: one dead master makes the store
+   * unhealthy (degraded), though the keys of the others still work.
+   */
   async ping (): Promise<Result<number>> {
     const started = performance.now()
-    const pong = await this.#run(() => this.client.ping())
+    const client = this.client
+    const pong = isCluster(client)
+      ? await all(client.nodes('master').map((node) => this.#runOn(this.#guardOfNode(node), () => node.ping())))
+      : await this.#runOn(this.#guard, () => client.ping())
     return pong.ok ? ok(Math.round((performance.now() - started) * 100) / 100) : pong
   }
 
   /** Detaches from the client; whoever created the client closes it. */
   async close (): Promise<void> {
     this.client.off('ready', this.#onReady)
+    clearTimeout(this.#refreshTimer)
+    this.#refreshTimer = undefined
   }
+}
+
+/** Every value, or the first failure. */
+async function all<T> (results: Array<Promise<Result<T>>>): Promise<Result<T[]>> {
+  const settled = await Promise.all(results)
+  const values: T[] = []
+  for (const r of settled) {
+    if (!r.ok) return r
+    values.push(r.value)
+  }
+  return ok(values)
 }
