@@ -115,9 +115,10 @@ export function createClusterClient (config: ClusterConfig, options: RedisClient
 
 /**
  * A client for a Sentinel-managed primary: the sentinels are asked who the
- * primary is on every (re)connection, and `failoverDetector` makes the client
- * switch as soon as the sentinels announce a new one rather than when the old
- * connection finally breaks. Sentinel lookups retry with a bounded backoff forever.
+ * primary is on every (re)connection, which a dead primary forces, and a
+ * READONLY reply (the old primary is back as a replica) forces too. Sentinel
+ * lookups retry with a bounded backoff forever. (ioredis's `failoverDetector`
+ * is left off: in our failover test it ended the client for good.)
  */
 export function createSentinelClient (config: SentinelConfig, options: RedisClientOptions = {}): Redis {
   const maxDelay = options.maxReconnectDelayMs ?? 500
@@ -127,7 +128,9 @@ export function createSentinelClient (config: SentinelConfig, options: RedisClie
     sentinels: config.sentinels,
     name: config.name,
     role: 'master',
-    failoverDetector: true,
+    // a primary demoted to replica (it came back after the failover) answers
+    // writes with READONLY: reconnect, which asks the sentinels again
+    reconnectOnError: (err) => err.message.startsWith('READONLY') ? 1 : false,
     sentinelRetryStrategy: (times) => Math.min(50 * times, maxDelay)
   })
 }
