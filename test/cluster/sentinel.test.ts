@@ -32,9 +32,9 @@ t.test('Sentinel promotes the replica: the demo follows with no manual step', as
   let slowest = 0
   let failed = 0
   const failingOver = sentinel.failedOver(old)
-  let promoted = false
-  failingOver.then(() => { promoted = true }, () => {})
-  while (!promoted) {
+  const promoted = { yet: false }
+  failingOver.then(() => { promoted.yet = true }, () => {})
+  while (!promoted.yet) {
     const started = performance.now()
     const r = await app.cache.get('gap:probe')
     slowest = Math.max(slowest, performance.now() - started)
