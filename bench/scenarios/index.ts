@@ -1,6 +1,7 @@
 import type { Scenario } from '../harness.js'
 import { authzCheck } from './authz.js'
 import { cacheGetHttp, cacheGetInProcess } from './cache.js'
+import { clusterTake } from './cluster.js'
 import { oauthStateRoundTrip } from './oauth-state.js'
 import { rateLimitAbusive, rateLimitAllowed } from './rate-limit.js'
 import { sessionDeleteAll, sessionGet } from './sessions.js'
@@ -14,5 +15,6 @@ export const scenarios: Scenario[] = [
   sessionGet,
   sessionDeleteAll,
   rateLimitAllowed,
-  rateLimitAbusive
+  rateLimitAbusive,
+  clusterTake
 ]

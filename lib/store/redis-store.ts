@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis'
 import { CircuitBreaker, type BreakerOptions } from '../breaker.js'
 import { withDeadline } from '../deadline.js'
 import { fail, isOutage, ok, type Failure, type Result } from '../result.js'
-import type { Script, ScriptArg } from '../scripts.js'
+import { sha1, type Script, type ScriptArg } from '../scripts.js'
 import { BaseStore, type BaseStoreOptions } from './base-store.js'
 import { classifyRedisError, isNoScript } from './redis-errors.js'
 
@@ -28,6 +28,33 @@ const CIRCUIT_OPEN: Failure = fail('UNAVAILABLE', 'Redis circuit is open: failin
 function isCluster (client: RedisClient): client is Cluster {
   return (client as Cluster).isCluster === true
 }
+
+/**
+ * A script's twin for keys of several slots held by one Cluster node (Redis
+ * 7's `allow-cross-slot-keys`): KEYS[1] only routes the call; the keys travel
+ * in ARGV (their count, then the keys, then the script's own arguments) and
+ * are put back as KEYS and ARGV before the script's own code runs. Every key
+ * is touched first, so a key this node does not serve (a stale slot map, a
+ * slot being migrated) fails the call before anything is written.
+ */
+function crossSlotScript<T> (script: Script<T>): Script<T> {
+  let variant = CROSS_SLOT.get(script) as Script<T> | undefined
+  if (variant === undefined) {
+    const lua = [
+      '#!lua flags=allow-cross-slot-keys',
+      `-- cachekit: ${script.name} over keys of several slots of one Cluster node`,
+      'local __n = tonumber(ARGV[1])',
+      'local KEYS = { unpack(ARGV, 2, __n + 1) }',
+      "for __i = 1, __n do redis.call('EXISTS', KEYS[__i]) end",
+      'local ARGV = { unpack(ARGV, __n + 2) }',
+      script.lua
+    ].join('\n')
+    variant = { ...script, name: `${script.name}@cross-slot`, lua, sha: sha1(lua) }
+    CROSS_SLOT.set(script, variant)
+  }
+  return variant
+}
+const CROSS_SLOT = new WeakMap<Script<unknown>, Script<unknown>>()
 
 /** How often the slot map is asked again while a Cluster node's circuit is open: a promotion is seen this soon. */
 export const SLOTS_REFRESH_WHILE_OPEN_MS = 200
@@ -264,7 +291,17 @@ export class RedisStore extends BaseStore {
    * connection: the script may already have run. One promise chain on the
    * success path: this is the rate limiter's hot path.
    */
+  /** The Cluster node that owns `key`'s slot now ('' on a single node): keys of one group may share a script call. */
+  batchGroup (key: string): string {
+    if (!this.cluster) return ''
+    return (this.client as Cluster).slots[calculateSlot(key)]?.[0] ?? ''
+  }
+
   protected rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {
+    // keys of several slots (one node's, batched by the caller): the cross-slot twin, routed by the first key
+    if (this.cluster && keys.length > 1 && !oneSlot(keys)) {
+      return this.rawRunScript(crossSlotScript(script), keys.slice(0, 1), [keys.length, ...keys, ...args])
+    }
     const guard = keys.length > 0 ? this.#guardFor(keys[0] as string) : this.#guard
     if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
     const decode = (reply: unknown): Result<T> => this.#decoded(guard, script, reply)
@@ -347,4 +384,11 @@ async function all<T> (results: Array<Promise<Result<T>>>): Promise<Result<T[]>>
     values.push(r.value)
   }
   return ok(values)
+}
+
+/** Do all `keys` hash to one Cluster slot? */
+function oneSlot (keys: readonly string[]): boolean {
+  const slot = calculateSlot(keys[0] as string)
+  for (let i = 1; i < keys.length; i++) if (calculateSlot(keys[i] as string) !== slot) return false
+  return true
 }
