@@ -27,6 +27,8 @@ export interface TestCluster {
   kill (port: number): Promise<void>
   /** Resolves once a replica has taken over every slot range the node at `port` owned, and every master reports the cluster ok. */
   promoted (port: number, withinMs?: number): Promise<void>
+  /** FLUSHALL on every master. */
+  flush (): Promise<void>
   /** `redis-cli -p port …`, for a test's own checks. */
   cli (port: number, ...args: string[]): string
   stop (): Promise<void>
@@ -131,6 +133,7 @@ export async function startCluster (options: ClusterHarnessOptions = {}): Promis
       return c
     },
     masters: mastersNow,
+    flush: async () => { await Promise.all(mastersIn(nodesView()).map(async (port) => await cliAsync(port, 'flushall'))) },
     kill: killNode,
     promoted: async (port, withinMs = 15_000) => {
       await until(`a replica took over from ${port}`, async () => {
