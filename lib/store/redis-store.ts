@@ -131,6 +131,10 @@ export class RedisStore extends BaseStore {
       : this.client.options.commandTimeout === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
+    if (isCluster(this.client)) {
+      this.client.on('ready', this.#probeVersion)
+      if (this.client.status === 'ready') this.#probeVersion()
+    }
   }
 
   /** A Cluster's breaker per node, by node ("host:port"); empty on a single node. */
@@ -291,15 +295,36 @@ export class RedisStore extends BaseStore {
    * connection: the script may already have run. One promise chain on the
    * success path: this is the rate limiter's hot path.
    */
-  /** The Cluster node that owns `key`'s slot now ('' on a single node): keys of one group may share a script call. */
+  /**
+   * Which keys may share a script call: on a Cluster of Redis ≥ 7 the node
+   * that owns `key`'s slot now (the cross-slot twin carries them), on an older
+   * one (or before the version is known) the slot itself; one group on a single node.
+   */
   batchGroup (key: string): string {
     if (!this.cluster) return ''
-    return (this.client as Cluster).slots[calculateSlot(key)]?.[0] ?? ''
+    const slot = calculateSlot(key)
+    const owner = (this.client as Cluster).slots[slot]?.[0] ?? ''
+    return this.#crossSlot ? owner : `${owner}#${slot}`
+  }
+
+  /** Whether keys of several slots of one node go in one script call (a Cluster of Redis ≥ 7, once its version is known). */
+  get crossSlotBatching (): boolean {
+    return this.#crossSlot
+  }
+
+  #crossSlot = false
+
+  /** Asks a master for its version: `allow-cross-slot-keys` needs Redis 7. */
+  readonly #probeVersion = (): void => {
+    const node = (this.client as Cluster).nodes('master')[0]
+    node?.info('server').then((info) => {
+      this.#crossSlot = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0) >= 7
+    }, () => {})
   }
 
   protected rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {
     // keys of several slots (one node's, batched by the caller): the cross-slot twin, routed by the first key
-    if (this.cluster && keys.length > 1 && !oneSlot(keys)) {
+    if (this.#crossSlot && keys.length > 1 && !oneSlot(keys)) {
       return this.rawRunScript(crossSlotScript(script), keys.slice(0, 1), [keys.length, ...keys, ...args])
     }
     const guard = keys.length > 0 ? this.#guardFor(keys[0] as string) : this.#guard
@@ -370,6 +395,7 @@ export class RedisStore extends BaseStore {
   /** Detaches from the client; whoever created the client closes it. */
   async close (): Promise<void> {
     this.client.off('ready', this.#onReady)
+    this.client.off('ready', this.#probeVersion)
     clearTimeout(this.#refreshTimer)
     this.#refreshTimer = undefined
   }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import t from 'tap'
 import { startCluster } from '../../harness/redis-cluster.js'
+import { until } from '../../harness/wait.js'
 import { ComponentContext } from '../../lib/context.js'
 import { KeyBuilder } from '../../lib/keys.js'
 import { TokenBucket } from '../../lib/rate-limit/token-bucket.js'
@@ -18,6 +19,7 @@ t.test('takes batched per node decide every bucket exactly', async (t) => {
   const client = await cluster.client()
   const store = new RedisStore({ client, prefix: 'batch' })
   const bucket = new TokenBucket(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'batch' }) }))
+  await until('the store knows the cluster runs Redis 7', () => store.crossSlotBatching)
   const masters = client.nodes('master') as Redis[]
   for (const node of masters) await node.config('RESETSTAT')
 
@@ -35,6 +37,12 @@ t.test('takes batched per node decide every bucket exactly', async (t) => {
   t.ok(calls.every((c) => (c.evalsha ?? 0) > 0), 'every master decided some')
 
   // a batch that fails (an invalid bucket) is decided one by one: only the bad take fails
+  // before the version is known (or on Redis 6) a batch holds one slot's keys: still exact
+  const early = new RedisStore({ client, prefix: 'batch-early' })
+  t.equal(early.crossSlotBatching, false)
+  t.not(early.batchGroup('a'), early.batchGroup('b'), 'keys of two slots, two groups')
+  await early.close()
+
   const mixed = await Promise.all([bucket.take('ok-1', { max: 2, timeWindow: 1000 }), bucket.take('bad', { max: 2, timeWindow: 1000 }, 5), bucket.take('ok-2', { max: 2, timeWindow: 1000 })])
   t.same(mixed.map((d) => d.ok), [true, false, true])
 })
