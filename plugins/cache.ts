@@ -129,7 +129,7 @@ export default fp<CachePluginOptions>(async function cachekitCache (fastify, opt
   const topology = opts.cluster !== undefined || opts.sentinel !== undefined
   const kind = opts.store ?? (client !== undefined || opts.redisUrl !== undefined || topology || fastify.hasDecorator('redis') ? 'redis' : 'memory')
   if (kind === 'redis' && client === undefined && opts.redisUrl === undefined && !topology && !fastify.hasDecorator('redis')) {
-    throw new TypeError('cachekit-cache: store "redis" needs redisUrl, cluster, sentinel, client, or @fastify/redis registered first')
+    throw new TypeError('cachekit-cache: store "redis" needs redisUrl, client, or @fastify/redis registered first (or cluster, or sentinel)')
   }
   if (!fastify.hasDecorator('cacheMetrics')) await fastify.register(metricsPlugin)
 

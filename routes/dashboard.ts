@@ -205,10 +205,9 @@ function redisNodes (app: FastifyInstance): DashboardSnapshot['nodes'] {
   const store = app.cache.store as unknown as RedisStore
   const client = store.client
   if (store.cluster) {
-    const breakers = store.nodeBreakers
     return (client as Cluster).nodes('master').map((node) => {
       const name = `${node.options.host as string}:${node.options.port as number}`
-      return { node: name, connection: node.status, circuit: breakers.get(name)?.state ?? 'closed' }
+      return { node: name, connection: node.status, circuit: store.circuitOf(name) }
     })
   }
   const node = `${(client as Redis).options.host as string}:${(client as Redis).options.port as number}`

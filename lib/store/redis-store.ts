@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
-import { CircuitBreaker, type BreakerOptions } from '../breaker.js'
+import { CircuitBreaker, type BreakerOptions, type BreakerState } from '../breaker.js'
 import { withDeadline } from '../deadline.js'
 import { fail, isOutage, ok, type Failure, type Result } from '../result.js'
 import { sha1, type Script, type ScriptArg } from '../scripts.js'
@@ -113,7 +113,8 @@ export class RedisStore extends BaseStore {
   #refreshTimer: NodeJS.Timeout | undefined
   readonly #onReady = (): void => {
     this.breaker.reset()
-    for (const guard of this.#nodeGuards.values()) guard.breaker.reset()
+    // a Cluster connected afresh: every node's breaker starts again, closed
+    this.#nodeGuards.clear()
   }
 
   constructor (options: RedisStoreOptions) {
@@ -137,9 +138,9 @@ export class RedisStore extends BaseStore {
     }
   }
 
-  /** A Cluster's breaker per node, by node ("host:port"); empty on a single node. */
-  get nodeBreakers (): ReadonlyMap<string, CircuitBreaker> {
-    return new Map([...this.#nodeGuards].map(([node, guard]) => [node, guard.breaker]))
+  /** The circuit of a Cluster node ("host:port"); a node not used yet is closed. */
+  circuitOf (node: string): BreakerState {
+    return this.#nodeGuard(node).breaker.state
   }
 
   /** The guard of the node that owns `key`'s slot now (the client's own on a single node). */
@@ -318,7 +319,7 @@ export class RedisStore extends BaseStore {
   readonly #probeVersion = (): void => {
     const node = (this.client as Cluster).nodes('master')[0]
     node?.info('server').then((info) => {
-      this.#crossSlot = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? 0) >= 7
+      this.#crossSlot = /redis_version:([7-9]|\d\d)/.test(info)
     }, () => {})
   }
 

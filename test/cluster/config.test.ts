@@ -2,6 +2,7 @@ import Fastify from 'fastify'
 import { Cluster, Redis } from 'ioredis'
 import t from 'tap'
 import { clientProblems, clusterClientOptions, createRedisClient, createSentinelClient } from '../../lib/store/redis-client.js'
+import { RedisStore } from '../../lib/store/redis-store.js'
 import cachePlugin from '../../plugins/cache.js'
 import { fileRedis } from '../helpers/backends.js'
 
@@ -16,6 +17,24 @@ t.test('the clients cachekit builds have nothing to warn about', async (t) => {
   t.same(clientProblems(sentinel), [])
   t.equal(sentinel.options.enableOfflineQueue, false)
   t.equal(sentinel.options.commandTimeout, 250)
+  // a returning old primary answers READONLY: reconnect (and ask the sentinels), resend nothing
+  t.equal(sentinel.options.reconnectOnError?.(new Error('READONLY You can\'t write against a read only replica.')), 1)
+  t.equal(sentinel.options.reconnectOnError?.(new Error('ERR something else')), false)
+  t.equal(sentinel.options.sentinelRetryStrategy?.(3), 150)
+  t.equal(sentinel.options.sentinelRetryStrategy?.(100), 500, 'bounded backoff, for ever')
+  t.equal(clusterClientOptions().clusterRetryStrategy?.(100), 500)
+})
+
+t.test('a Cluster store before the slot map is known: calls fail at once, nothing throws', async (t) => {
+  const cluster = new Cluster([{ host: '127.0.0.1', port: 1 }], clusterClientOptions())
+  cluster.on('error', () => {})
+  const store = new RedisStore({ client: cluster, prefix: 'p' })
+  t.teardown(async () => { await store.close(); cluster.disconnect() })
+  t.equal(store.batchGroup('k'), '#' + String((await import('cluster-key-slot')).default('k')), 'no owner known yet: grouped by slot alone')
+  t.equal((await store.get('k')).ok, false)
+  t.equal((await store.setMany({ a: '1', b: '2' })).ok, false)
+  t.equal((await store.getMany(['a', 'b'])).ok, false)
+  t.equal(new RedisStore({ client: createRedisClient('redis://127.0.0.1:1'), prefix: 'p' }).batchGroup('k'), '', 'one group on a single node')
 })
 
 t.test('a bare client: offline queue and unbounded retries named', async (t) => {
