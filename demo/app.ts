@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type onRouteHookHandler } from 'fastify'
 import type { CasbinEnforcer } from '../lib/authz/casbin.js'
 import { DEMO_AUTHZ_MODEL, DEMO_AUTHZ_POLICY } from './authz-policy.js'
-import { EnvSchema, type Env } from './config.js'
+import { EnvSchema, parseHostPorts, type Env } from './config.js'
 import { DEMO_OAUTH_PROVIDERS } from './oauth-providers.js'
 import { registerOpenApi } from './openapi.js'
 import { httpServerOptions, installHttpErrors } from './http.js'
@@ -64,6 +64,14 @@ function publicBase (config: Env): { publicBaseUrl: string } | { trustForwardedH
   return { publicBaseUrl: `http://${host}:${config.PORT}` }
 }
 
+/** REDIS_CLUSTER_NODES, else REDIS_SENTINELS (+ REDIS_SENTINEL_NAME), else REDIS_URL; none = the memory store. */
+function redisTopology (config: Env): { redisUrl: string } | { cluster: { nodes: Array<{ host: string, port: number }> } } | { sentinel: { sentinels: Array<{ host: string, port: number }>, name: string } } | Record<string, never> {
+  if (config.REDIS_CLUSTER_NODES !== '') return { cluster: { nodes: parseHostPorts(config.REDIS_CLUSTER_NODES) } }
+  if (config.REDIS_SENTINELS !== '') return { sentinel: { sentinels: parseHostPorts(config.REDIS_SENTINELS), name: config.REDIS_SENTINEL_NAME } }
+  if (config.REDIS_URL !== '') return { redisUrl: config.REDIS_URL }
+  return {}
+}
+
 /**
  * The demo app, unstarted: validates `env` as start-up does (a bad value
  * rejects with a message naming the variable), registers the plugins and the
@@ -89,7 +97,7 @@ export async function buildApp (env: Record<string, string | undefined> = proces
   await app.register(metricsPlugin, { processMetrics: true })
   await app.register(cachePlugin, {
     ...(extras.redisClient !== undefined ? { client: extras.redisClient } : {}),
-    ...(config.REDIS_URL !== '' ? { redisUrl: config.REDIS_URL } : {}),
+    ...redisTopology(config),
     ...(config.CACHE_KEY_HASH_SECRET !== '' ? { hashSecret: config.CACHE_KEY_HASH_SECRET } : {}),
     ...(config.REDIS_TLS_CA_FILE !== '' ? { tlsCa: readCaFile(config.REDIS_TLS_CA_FILE) } : {}),
     prefix: config.CACHE_KEY_PREFIX,

@@ -11,6 +11,8 @@ import { FailPolicySchema } from '../plugins/rate-limit/options.js'
 
 const DAY = 24 * 60 * 60
 
+const HOST_PORTS_OR_EMPTY_PATTERN = '^(|[^,:]+:[0-9]{1,5}(,[^,:]+:[0-9]{1,5})*)$'
+
 const seconds = (def: number, min: number, max: number, description: string) =>
   Type.Integer({ default: def, minimum: min, maximum: max, description })
 
@@ -42,7 +44,18 @@ export const EnvSchema = Type.Object({
   HTTP_CONNECTION_TIMEOUT_MS: Type.Integer({ default: 75_000, minimum: 100, maximum: 3_600_000, description: 'An idle socket is closed after this' }),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ default: 72_000, minimum: 100, maximum: 3_600_000, description: 'How long a keep-alive connection waits for its next request (above your load balancer\'s idle timeout)' }),
   READINESS_FOLLOWS_REDIS: Type.Boolean({ default: false, description: 'GET /health/ready answers 503 while Redis is down (off: an outage leaves instances ready, degraded)' }),
-  SESSION_SECRET: Type.String({ default: '', pattern: '^(|.{32,})$', description: 'Signs the session cookie (32+ characters; instances behind one load balancer must share it); empty = a random one per start, so sessions end with the process' })
+  SESSION_SECRET: Type.String({ default: '', pattern: '^(|.{32,})$', description: 'Signs the session cookie (32+ characters; instances behind one load balancer must share it); empty = a random one per start, so sessions end with the process' }),
+  REDIS_CLUSTER_NODES: Type.String({ default: '', pattern: HOST_PORTS_OR_EMPTY_PATTERN, description: 'A Redis Cluster to use instead of REDIS_URL: host:port,host:port… (some of its nodes)' }),
+  REDIS_SENTINELS: Type.String({ default: '', pattern: HOST_PORTS_OR_EMPTY_PATTERN, description: 'Sentinels of a Sentinel-managed primary to use instead of REDIS_URL: host:port,… (with REDIS_SENTINEL_NAME)' }),
+  REDIS_SENTINEL_NAME: Type.String({ default: 'mymaster', minLength: 1, description: 'The master group name the sentinels monitor' })
 })
+
+/** `host:port,host:port…` as REDIS_CLUSTER_NODES and REDIS_SENTINELS take it, or '' for none. */
+export function parseHostPorts (list: string): Array<{ host: string, port: number }> {
+  return list.split(',').filter((item) => item !== '').map((item) => {
+    const at = item.lastIndexOf(':')
+    return { host: item.slice(0, at), port: Number(item.slice(at + 1)) }
+  })
+}
 
 export type Env = Static<typeof EnvSchema>

@@ -3,6 +3,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AuthzCache, DEFAULT_ALLOW_TTL, DEFAULT_DENY_TTL, MAX_DECISION_TTL, MAX_SHARDS, type Decider, type RoleDecider } from '../lib/authz/authz-cache.js'
 import { casbinDeciders, CasbinPolicy, DEFAULT_ROLE_PREFIX, type CasbinEnforcer } from '../lib/authz/casbin.js'
+import { POLICY_LOG_SCRIPTS } from '../lib/authz/policy-log.js'
+import { PolicyWatcher } from '../lib/authz/policy-watcher.js'
+import type { RedisStore } from '../lib/store/redis-store.js'
 import { checkOptions, WarnIntervalOptionSchema } from '../lib/options.js'
 import { problem, sendProblem } from '../lib/problem.js'
 import { userIdOf } from '../lib/request-user.js'
@@ -77,14 +80,31 @@ export default fp<AuthzPluginOptions>(async function cachekitAuthz (fastify, opt
     throw new TypeError('cachekit-authz: give either a decider or a casbin enforcer')
   }
   const deciders = enforcer === undefined ? { decider: decider as Decider, roleDecider } : casbinDeciders(enforcer, { rolePrefix: opts.rolePrefix })
+  // with casbin, every instance replays the shared policy log before it decides on a miss
+  let policy: CasbinPolicy | undefined
   const cache = new AuthzCache(fastify.cache.context.withWarnInterval(opts.warnIntervalMs), {
     ...deciders,
     allowTtl: opts.allowTtl,
     denyTtl: opts.denyTtl,
-    shards: opts.shards
+    shards: opts.shards,
+    ...(enforcer !== undefined ? { freshPolicy: async () => await (policy as CasbinPolicy).sync() } : {})
   })
   // a failure here is fine: EVALSHA reloads a script on NOSCRIPT
   await cache.loadScripts()
+  if (enforcer !== undefined) {
+    policy = new CasbinPolicy(enforcer, cache, { rolePrefix: opts.rolePrefix })
+    await fastify.cache.store.loadScripts(POLICY_LOG_SCRIPTS)
+    const store = fastify.cache.store
+    if (store.kind === 'redis') {
+      const synced = policy
+      const watcher = new PolicyWatcher((store as RedisStore).client, policy.log.channel, () => { synced.sync().catch(() => {}) })
+      policy.onEdit = (version) => { watcher.announce(version) }
+      await watcher.start()
+      fastify.addHook('onClose', async () => { watcher.close() })
+    }
+    // edits made before this instance started
+    await policy.sync()
+  }
 
   const defaultSubject = subject ?? userSubject
   const guard = (decide: (subject: string) => Promise<boolean>, denied: string, guardOptions: GuardOptions): AuthzGuard => {
@@ -99,7 +119,7 @@ export default fp<AuthzPluginOptions>(async function cachekitAuthz (fastify, opt
 
   fastify.decorate('authz', {
     cache,
-    policy: enforcer === undefined ? undefined : new CasbinPolicy(enforcer, cache, { rolePrefix: opts.rolePrefix }),
+    policy,
     check: async (who, resource, action) => await cache.check(who, resource, action),
     hasRole: async (who, role) => await cache.hasRole(who, role),
     invalidateSubject: async (who) => await cache.invalidateSubject(who),

@@ -10,7 +10,7 @@ import { checkOptions } from '../lib/options.js'
 import { withRequestBudget } from '../lib/request-budget.js'
 import { DEFAULT_MAX_VALUE_BYTES } from '../lib/store/base-store.js'
 import { MemoryStore } from '../lib/store/memory-store.js'
-import { createRedisClient, REDIS_URL_OR_EMPTY_PATTERN } from '../lib/store/redis-client.js'
+import { buildRedisClient, clientProblems, ClusterOptionSchema, createRedisClient, REDIS_URL_OR_EMPTY_PATTERN, SentinelOptionSchema, type ClusterConfig, type SentinelConfig } from '../lib/store/redis-client.js'
 import { RedisStore, type RedisClient } from '../lib/store/redis-store.js'
 import type { Store } from '../lib/store/store.js'
 import metricsPlugin from './metrics.js'
@@ -24,6 +24,7 @@ export { NearCache, type NearCacheOptions, type NearCacheState } from '../lib/ca
 export { MemoryStore, type MemoryStoreOptions } from '../lib/store/memory-store.js'
 export { RedisStore, DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient, type RedisStoreOptions } from '../lib/store/redis-store.js'
 export { createRedisClient, redisClientOptions, type RedisClientOptions } from '../lib/store/redis-client.js'
+export { createClusterClient, createSentinelClient, clusterClientOptions, type ClusterConfig, type SentinelConfig, type HostPort } from '../lib/store/redis-client.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -46,16 +47,22 @@ export const CachePluginOptionsSchema = Type.Object({
   defaultTtl: Type.Optional(Type.Number({ default: 300, exclusiveMinimum: 0 })),
   failureThreshold: Type.Optional(Type.Integer({ default: 3, minimum: 1, description: 'consecutive outage failures that open the circuit' })),
   cooldownMs: Type.Optional(Type.Integer({ default: 1000, minimum: 1, description: 'how long the open circuit fails fast before probing' })),
-  warnIntervalMs: Type.Optional(Type.Integer({ default: DEFAULT_WARN_INTERVAL_MS, minimum: 0, description: 'shortest gap between two warnings about the same failure, for every cachekit plugin that sets none' }))
+  warnIntervalMs: Type.Optional(Type.Integer({ default: DEFAULT_WARN_INTERVAL_MS, minimum: 0, description: 'shortest gap between two warnings about the same failure, for every cachekit plugin that sets none' })),
+  cluster: Type.Optional(ClusterOptionSchema),
+  sentinel: Type.Optional(SentinelOptionSchema)
 }, { additionalProperties: false })
 
-export type CachePluginOptions = Static<typeof CachePluginOptionsSchema> & {
+export type CachePluginOptions = Omit<Static<typeof CachePluginOptionsSchema>, 'cluster' | 'sentinel'> & {
   /** An existing ioredis client or Cluster to use (you keep ownership and close it). */
   client?: RedisClient
+  /** A Redis Cluster to connect to (the plugin builds, owns and closes a tuned ioredis Cluster). */
+  cluster?: ClusterConfig
+  /** A Sentinel-managed primary to connect to (the plugin builds, owns and closes the client). */
+  sentinel?: SentinelConfig
 }
 
-type Resolved = Required<Omit<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret' | 'tlsCa'>> &
-  Pick<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret' | 'tlsCa'>
+type Resolved = Required<Omit<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret' | 'tlsCa' | 'cluster' | 'sentinel'>> &
+  Pick<Static<typeof CachePluginOptionsSchema>, 'store' | 'redisUrl' | 'hashSecret' | 'tlsCa'> & Pick<CachePluginOptions, 'cluster' | 'sentinel'>
 
 /** Boot's warning on a shared Redis without `hashSecret`. */
 export const NO_HASH_SECRET = 'cachekit-cache: no hashSecret on a shared Redis: personal key parts (user ids, authz subjects, ' +
@@ -82,11 +89,14 @@ async function closeClient (client: RedisClient): Promise<void> {
 /** The store over a given client, the one @fastify/redis shares, or a new one (then this plugin owns it). */
 function openRedis (fastify: FastifyInstance, opts: Resolved, given: RedisClient | undefined): { store: RedisStore, owned: boolean, shared: boolean } {
   const shared = fastify.hasDecorator('redis') ? (fastify.redis as unknown as RedisClient) : undefined
-  const client = given ?? shared ?? createRedisClient(opts.redisUrl as string, {
+  const clientOptions = {
     commandTimeoutMs: opts.commandTimeoutMs,
     connectTimeoutMs: opts.connectTimeoutMs,
     ...(opts.tlsCa !== undefined ? { tls: { ca: opts.tlsCa } } : {})
-  })
+  }
+  const client = given ?? shared ?? buildRedisClient(opts, clientOptions) ?? createRedisClient(opts.redisUrl as string, clientOptions)
+  const problems = given !== undefined || shared !== undefined ? clientProblems(client) : []
+  if (problems.length > 0) fastify.log.warn({ problems }, 'cachekit-cache: the Redis client given breaks the fail policies')
   const store = new RedisStore({
     client,
     prefix: opts.prefix,
@@ -130,9 +140,10 @@ export default fp<CachePluginOptions>(async function cachekitCache (fastify, opt
   const opts = checkOptions(CachePluginOptionsSchema, rest, 'cachekit-cache') as Resolved
   // `redisUrl: process.env.REDIS_URL` with the variable set but empty means no Redis, like unset
   if (opts.redisUrl === '') delete opts.redisUrl
-  const kind = opts.store ?? (client !== undefined || opts.redisUrl !== undefined || fastify.hasDecorator('redis') ? 'redis' : 'memory')
-  if (kind === 'redis' && client === undefined && opts.redisUrl === undefined && !fastify.hasDecorator('redis')) {
-    throw new TypeError('cachekit-cache: store "redis" needs redisUrl, client, or @fastify/redis registered first')
+  const topology = opts.cluster !== undefined || opts.sentinel !== undefined
+  const kind = opts.store ?? (client !== undefined || opts.redisUrl !== undefined || topology || fastify.hasDecorator('redis') ? 'redis' : 'memory')
+  if (kind === 'redis' && client === undefined && opts.redisUrl === undefined && !topology && !fastify.hasDecorator('redis')) {
+    throw new TypeError('cachekit-cache: store "redis" needs redisUrl, client, or @fastify/redis registered first (or cluster, or sentinel)')
   }
   if (!fastify.hasDecorator('cacheMetrics')) await fastify.register(metricsPlugin)
 

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import fp from 'fastify-plugin'
 import type { Decision, DecisionSource } from '../lib/rate-limit/token-bucket-script.js'
 import type { RedisStore } from '../lib/store/redis-store.js'
@@ -199,12 +199,18 @@ async function storeStatus (app: FastifyInstance): Promise<DashboardSnapshot['st
   }
 }
 
-/** Circuit state per Redis node. Today the store has one breaker for its client (a Cluster's too). */
+/** Circuit state per Redis node: the client's one breaker, or on a Cluster each master's. */
 function redisNodes (app: FastifyInstance): DashboardSnapshot['nodes'] {
   if (app.cache.store.kind !== 'redis') return []
   const store = app.cache.store as unknown as RedisStore
   const client = store.client
-  const node = store.cluster ? 'cluster' : `${(client as Redis).options.host as string}:${(client as Redis).options.port as number}`
+  if (store.cluster) {
+    return (client as Cluster).nodes('master').map((node) => {
+      const name = `${node.options.host as string}:${node.options.port as number}`
+      return { node: name, connection: node.status, circuit: store.circuitOf(name) }
+    })
+  }
+  const node = `${(client as Redis).options.host as string}:${(client as Redis).options.port as number}`
   return [{ node, connection: client.status, circuit: store.breaker.state }]
 }
 

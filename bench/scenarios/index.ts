@@ -1,6 +1,7 @@
 import type { Scenario } from '../harness.js'
 import { authzCheck } from './authz.js'
 import { cacheGetHttp, cacheGetInProcess, getOrSetHit, nearCacheHit, stampede } from './cache.js'
+import { clusterTake } from './cluster.js'
 import { oauthStateRoundTrip } from './oauth-state.js'
 import { rateLimitAbusive, rateLimitAllowed } from './rate-limit.js'
 import { sessionDeleteAll, sessionGet, sessionSetIdKinds, sessionStoreRead, sessionStoreWrite } from './sessions.js'
@@ -20,5 +21,6 @@ export const scenarios: Scenario[] = [
   sessionStoreWrite,
   sessionDeleteAll,
   rateLimitAllowed,
-  rateLimitAbusive
+  rateLimitAbusive,
+  clusterTake
 ]

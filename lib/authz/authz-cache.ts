@@ -51,6 +51,12 @@ export interface AuthzCacheOptions {
    * group. Every instance sharing a Redis must use the same number.
    */
   shards?: number
+  /**
+   * Brings the decider's policy up to date with every instance's edits before
+   * it decides on a miss (`CasbinPolicy.sync`); false when it could not say,
+   * and then the decision is answered but not cached.
+   */
+  freshPolicy?: () => Promise<boolean>
 }
 
 interface DecisionKeys { global: string, subject: string, decision: string }
@@ -70,6 +76,7 @@ export class AuthzCache {
   readonly #keys: KeyBuilder
   readonly #decider: Decider
   readonly #roleDecider: RoleDecider
+  readonly #freshPolicy: (() => Promise<boolean>) | undefined
   readonly #allowMs: number
   readonly #denyMs: number
   /** Generations outlive every decision: a decision is only valid while its generations exist. */
@@ -97,6 +104,7 @@ export class AuthzCache {
     this.metrics = context.metrics
     this.#decider = options.decider
     this.#roleDecider = options.roleDecider ?? (async () => false)
+    this.#freshPolicy = options.freshPolicy
     this.#tags = Array.from({ length: this.shards }, (_, i) => `authz-${i}`)
     this.#globalKeys = this.#tags.map((tag) => {
       const key = this.#keys.tagged(KEY_NAMESPACES.authz, tag, 'g')
@@ -196,10 +204,14 @@ export class AuthzCache {
     }
     this.metrics.miss(METRICS_NAMESPACES.authz)
     const started = Date.now()
+    // the policy must be at least as new as the generations just read: an edit
+    // is logged before its invalidation, so catching up with the log now means
+    // a decision cached under these generations was made with the current policy
+    const fresh = this.#freshPolicy === undefined || await this.#freshPolicy().catch(() => false)
     const allowed = await this.#ask(ask)
     if (allowed === null) return false
     // a decider slower than a generation's lifetime could outlive an invalidation unseen
-    if (Date.now() - started < this.#genTtlMs / 2) await this.#remember(keys.value, read.value, allowed)
+    if (fresh && Date.now() - started < this.#genTtlMs / 2) await this.#remember(keys.value, read.value, allowed)
     return allowed
   }
 

@@ -12,9 +12,10 @@ import { tokenBucketScript, type BucketReply } from './token-bucket-script.js'
  * on Node's side and on Redis's. A lone request waits for nothing but the end
  * of the current turn (EndOfTurn: a message port, so faked timers cannot hold it).
  *
- * Only for a single Redis node: on a Cluster one script call must stay within
- * one slot, and on the memory store there is no round trip to save, so there
- * `maxBatch` is 1 and each call goes straight to the store.
+ * On a Cluster a batch holds the buckets of one master (`store.batchGroup`),
+ * which the store sends as one cross-slot script call to that node. On the
+ * memory store there is no round trip to save: `maxBatch` is 1 there and each
+ * call goes straight to the store.
  */
 
 interface Pending {
@@ -34,7 +35,8 @@ export class TakeBatch {
 
   constructor (store: Store, maxBatch = DEFAULT_MAX_BATCH) {
     this.store = store
-    this.maxBatch = store.kind === 'redis' && !store.cluster ? Math.max(1, Math.floor(maxBatch)) : 1
+    // on a Cluster a batch holds the keys of one node (store.batchGroup)
+    this.maxBatch = store.kind === 'redis' ? Math.max(1, Math.floor(maxBatch)) : 1
     this.#endOfTurn = new EndOfTurn(this.#flush)
   }
 
@@ -50,7 +52,11 @@ export class TakeBatch {
   readonly #flush = (): void => {
     const queue = this.#queue
     this.#queue = []
-    for (let i = 0; i < queue.length; i += this.maxBatch) this.#send(queue.slice(i, i + this.maxBatch))
+    const group = this.store.batchGroup?.bind(this.store)
+    const batches = group === undefined || !this.store.cluster ? [queue] : groupBy(queue, (p) => group(p.key))
+    for (const batch of batches) {
+      for (let i = 0; i < batch.length; i += this.maxBatch) this.#send(batch.slice(i, i + this.maxBatch))
+    }
   }
 
   #send (batch: Pending[]): void {
@@ -72,6 +78,17 @@ export class TakeBatch {
       }
     })
   }
+}
+
+function groupBy<T> (items: T[], key: (item: T) => string): T[][] {
+  const groups = new Map<string, T[]>()
+  for (const item of items) {
+    const k = key(item)
+    const list = groups.get(k)
+    if (list === undefined) groups.set(k, [item])
+    else list.push(item)
+  }
+  return [...groups.values()]
 }
 
 function first (reply: Result<BucketReply[]>): Result<BucketReply> {

@@ -1,9 +1,10 @@
+import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
-import { CircuitBreaker, type BreakerOptions } from '../breaker.js'
+import { CircuitBreaker, type BreakerOptions, type BreakerState } from '../breaker.js'
 import { withDeadline } from '../deadline.js'
 import { BUDGET_SPENT, budgetSpent, spendBudget } from '../request-budget.js'
 import { fail, isOutage, ok, type Failure, type Result } from '../result.js'
-import type { Script, ScriptArg } from '../scripts.js'
+import { sha1, type Script, type ScriptArg } from '../scripts.js'
 import { BaseStore, type BaseStoreOptions } from './base-store.js'
 import { classifyRedisError, isNoScript } from './redis-errors.js'
 
@@ -30,69 +31,186 @@ function isCluster (client: RedisClient): client is Cluster {
 }
 
 /**
- * The store over ioredis, single node or Cluster. Every call goes through the
- * circuit breaker and a deadline and comes back as a Result.
+ * A script's twin for keys of several slots held by one Cluster node (Redis
+ * 7's `allow-cross-slot-keys`): KEYS[1] only routes the call; the keys travel
+ * in ARGV (their count, then the keys, then the script's own arguments) and
+ * are put back as KEYS and ARGV before the script's own code runs. Every key
+ * is touched first, so a key this node does not serve (a stale slot map, a
+ * slot being migrated) fails the call before anything is written.
+ */
+function crossSlotScript<T> (script: Script<T>): Script<T> {
+  let variant = CROSS_SLOT.get(script) as Script<T> | undefined
+  if (variant === undefined) {
+    const lua = [
+      '#!lua flags=allow-cross-slot-keys',
+      `-- cachekit: ${script.name} over keys of several slots of one Cluster node`,
+      'local __n = tonumber(ARGV[1])',
+      'local KEYS = { unpack(ARGV, 2, __n + 1) }',
+      "for __i = 1, __n do redis.call('EXISTS', KEYS[__i]) end",
+      'local ARGV = { unpack(ARGV, __n + 2) }',
+      script.lua
+    ].join('\n')
+    variant = { ...script, name: `${script.name}@cross-slot`, lua, sha: sha1(lua) }
+    CROSS_SLOT.set(script, variant)
+  }
+  return variant
+}
+const CROSS_SLOT = new WeakMap<Script<unknown>, Script<unknown>>()
+
+/** How often the slot map is asked again while a Cluster node's circuit is open: a promotion is seen this soon. */
+export const SLOTS_REFRESH_WHILE_OPEN_MS = 200
+
+/**
+ * A breaker and the callbacks that settle a call under it, made once per
+ * breaker so the hot path allocates no closure per call.
+ */
+class Guard {
+  readonly breaker: CircuitBreaker
+  constructor (breaker: CircuitBreaker, onOpen: () => void) {
+    this.breaker = breaker
+    this.#onOpen = onOpen
+  }
+
+  readonly #onOpen: () => void
+
+  readonly succeeded = <T>(value: T): Result<T> => {
+    this.breaker.success()
+    return { ok: true, value }
+  }
+
+  readonly failed = (err: unknown): Failure => {
+    const error = classifyRedisError(err)
+    if (isOutage(error)) {
+      this.breaker.failure()
+      // the request met an outage: its later Redis calls fail fast (lib/request-budget.ts)
+      spendBudget()
+      if (this.breaker.state === 'open') this.#onOpen()
+    } else {
+      this.breaker.success()
+    }
+    return { ok: false, error }
+  }
+}
+
+/**
+ * The store over ioredis, single node or Cluster. Every call goes through a
+ * circuit breaker and a deadline and comes back as a Result. On a Cluster
+ * each master has its own breaker, chosen by the slot of the call's key, so
+ * a dead master fails fast for its own keys only; and the store bounds every
+ * call with its own deadline there, because ioredis's `commandTimeout` starts
+ * again on each redirection and retry.
  */
 export class RedisStore extends BaseStore {
   readonly kind = 'redis' as const
   readonly cluster: boolean
   readonly client: RedisClient
+  /** The client's breaker on a single node; on a Cluster, the one for calls that name no key. */
   readonly breaker: CircuitBreaker
-  /** The deadline this store enforces itself; undefined when the client has its own `commandTimeout`. */
+  /** The deadline this store enforces itself; undefined when a single-node client has its own `commandTimeout`. */
   readonly deadlineMs: number | undefined
   readonly #scanCount: number
-  readonly #onReady = (): void => { this.breaker.reset() }
+  readonly #breakerOptions: BreakerOptions | undefined
+  readonly #guard: Guard
+  /** A Cluster's breakers by node ("host:port"), made as nodes are first used. */
+  readonly #nodeGuards = new Map<string, Guard>()
+  #refreshTimer: NodeJS.Timeout | undefined
+  readonly #onReady = (): void => {
+    this.breaker.reset()
+    // a Cluster connected afresh: every node's breaker starts again, closed
+    this.#nodeGuards.clear()
+  }
 
   constructor (options: RedisStoreOptions) {
     super(options)
     this.client = options.client
     this.cluster = isCluster(this.client)
+    this.#breakerOptions = options.breaker
     this.breaker = new CircuitBreaker(options.breaker)
+    this.#guard = new Guard(this.breaker, this.#watchSlots)
     this.#scanCount = options.scanCount ?? 1000
-    const own = isCluster(this.client)
-      ? this.client.options.redisOptions?.commandTimeout
-      : this.client.options.commandTimeout
-    this.deadlineMs = own === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
+    // on a Cluster a node's commandTimeout starts again on every redirection and
+    // retry, so it bounds nothing: there the store always keeps the deadline
+    this.deadlineMs = isCluster(this.client)
+      ? options.commandTimeoutMs ?? this.client.options.redisOptions?.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS
+      : this.client.options.commandTimeout === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
+    if (isCluster(this.client)) {
+      this.client.on('ready', this.#probeVersion)
+      if (this.client.status === 'ready') this.#probeVersion()
+    }
+  }
+
+  /** The circuit of a Cluster node ("host:port"); a node not used yet is closed. */
+  circuitOf (node: string): BreakerState {
+    return this.#nodeGuard(node).breaker.state
+  }
+
+  /** The guard of the node that owns `key`'s slot now (the client's own on a single node). */
+  #guardFor (key: string): Guard {
+    if (!this.cluster) return this.#guard
+    const owner = (this.client as Cluster).slots[calculateSlot(key)]?.[0]
+    return owner === undefined ? this.#guard : this.#nodeGuard(owner)
+  }
+
+  #nodeGuard (node: string): Guard {
+    let guard = this.#nodeGuards.get(node)
+    if (guard === undefined) {
+      guard = new Guard(new CircuitBreaker(this.#breakerOptions), this.#watchSlots)
+      this.#nodeGuards.set(node, guard)
+    }
+    return guard
+  }
+
+  /**
+   * A Cluster node's circuit opened: its master may be gone and a replica
+   * about to take over. Ask for the slot map every SLOTS_REFRESH_WHILE_OPEN_MS
+   * until no circuit is open, so keys move to the new master as soon as the
+   * cluster names it (ioredis alone would wait for its next periodic refresh).
+   */
+  readonly #watchSlots = (): void => {
+    if (!this.cluster || this.#refreshTimer !== undefined) return
+    const tick = (): void => {
+      // a node that owns no slot any more (a dead master replaced) is forgotten, open circuit and all
+      const owners = new Set((this.client as Cluster).slots.map((nodes) => nodes[0]))
+      for (const node of this.#nodeGuards.keys()) if (!owners.has(node)) this.#nodeGuards.delete(node)
+      const open = [...this.#nodeGuards.values()].some((g) => g.breaker.state !== 'closed')
+      if (!open || (this.client as Cluster).status === 'end') { this.#refreshTimer = undefined; return }
+      ;(this.client as Cluster).refreshSlotsCache(() => {})
+      this.#refreshTimer = setTimeout(tick, SLOTS_REFRESH_WHILE_OPEN_MS)
+      this.#refreshTimer.unref()
+    }
+    tick()
   }
 
   // The hot path is one promise chain with shared callbacks (no per-call
   // closures, no extra awaits): its cost next to a raw ioredis call is measured.
-  readonly #succeeded = <T>(value: T): Result<T> => {
-    this.breaker.success()
-    return { ok: true, value }
-  }
-
-  readonly #failed = (err: unknown): Failure => {
-    const error = classifyRedisError(err)
-    if (isOutage(error)) {
-      this.breaker.failure()
-      spendBudget()
-    } else this.breaker.success()
-    return { ok: false, error }
-  }
 
   /** Settles a command already sent: deadline, breaker bookkeeping, Result. */
-  #settle<T> (command: Promise<T>): Promise<Result<T>> {
-    return this.#bound(command).then(this.#succeeded, this.#failed) as Promise<Result<T>>
+  #settle<T> (guard: Guard, command: Promise<T>): Promise<Result<T>> {
+    return this.#bound(command).then(guard.succeeded, guard.failed) as Promise<Result<T>>
   }
 
-  /** Sends `op` unless the circuit is open. */
-  #run<T> (op: () => Promise<T>): Promise<Result<T>> {
+  /** Sends `op` unless the circuit of `key`'s node is open. */
+  #run<T> (key: string, op: () => Promise<T>): Promise<Result<T>> {
+    return this.#runOn(this.#guardFor(key), op)
+  }
+
+  #runOn<T> (guard: Guard, op: () => Promise<T>): Promise<Result<T>> {
     if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
-    if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
-    return this.#settle(op())
+    if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
+    return this.#settle(guard, op())
   }
 
   protected rawGet (key: string): Promise<Result<string | null>> {
     if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
-    if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
-    return this.#settle(this.client.get(key))
+    const guard = this.#guardFor(key)
+    if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
+    return this.#settle(guard, this.client.get(key))
   }
 
   protected rawSet (key: string, value: string, ttlMs: number | undefined): Promise<Result<true>> {
-    return this.#run(async () => {
+    return this.#run(key, async () => {
       if (ttlMs === undefined) await this.client.set(key, value)
       else await this.client.set(key, value, 'PX', ttlMs)
       return true as const
@@ -100,31 +218,32 @@ export class RedisStore extends BaseStore {
   }
 
   protected rawDelete (key: string): Promise<Result<boolean>> {
-    return this.#run(async () => (await this.client.del(key)) === 1)
+    return this.#run(key, async () => (await this.client.del(key)) === 1)
   }
 
   protected rawExists (key: string): Promise<Result<boolean>> {
-    return this.#run(async () => (await this.client.exists(key)) === 1)
+    return this.#run(key, async () => (await this.client.exists(key)) === 1)
   }
 
   protected rawExpire (key: string, ttlMs: number): Promise<Result<boolean>> {
-    return this.#run(async () => (await this.client.pexpire(key, ttlMs)) === 1)
+    return this.#run(key, async () => (await this.client.pexpire(key, ttlMs)) === 1)
   }
 
   protected rawPttl (key: string): Promise<Result<number>> {
-    return this.#run(() => this.client.pttl(key))
+    return this.#run(key, () => this.client.pttl(key))
   }
 
   protected rawIncrement (key: string, by: number): Promise<Result<number>> {
-    return this.#run(() => this.client.incrby(key, by))
+    return this.#run(key, () => this.client.incrby(key, by))
   }
 
   protected rawGetMany (keys: readonly string[]): Promise<Result<Array<string | null>>> {
     const client = this.client
     // MGET is one slot only on a Cluster; there each key gets its own
-    // one-key MGET (not GET, which fails where MGET answers nil: another type)
-    if (isCluster(client)) return this.#run(() => Promise.all(keys.map(async (key) => (await client.mget(key))[0] as string | null)))
-    return this.#run(() => client.mget(keys as string[]))
+    // one-key MGET (not GET, which fails where MGET answers nil: another type),
+    // each under the breaker of its own node
+    if (isCluster(client)) return all(keys.map((key) => this.#run(key, async () => (await client.mget(key))[0] as string | null)))
+    return this.#runOn(this.#guard, () => client.mget(keys as string[]))
   }
 
   protected rawSetMany (entries: ReadonlyArray<readonly [string, string]>, ttlMs: number | undefined): Promise<Result<true>> {
@@ -132,12 +251,9 @@ export class RedisStore extends BaseStore {
     const setOne = (c: RedisClient | ReturnType<Redis['pipeline']>, key: string, value: string): unknown =>
       ttlMs === undefined ? c.set(key, value) : c.set(key, value, 'PX', ttlMs)
     if (isCluster(client)) {
-      return this.#run(async () => {
-        await Promise.all(entries.map(([key, value]) => setOne(client, key, value)))
-        return true as const
-      })
+      return all(entries.map(([key, value]) => this.#run(key, async () => { await setOne(client, key, value) }))).then((r) => r.ok ? ok(true as const) : r)
     }
-    return this.#run(async () => {
+    return this.#runOn(this.#guard, async () => {
       const pipeline = client.pipeline()
       for (const [key, value] of entries) setOne(pipeline, key, value)
       const replies = await pipeline.exec()
@@ -154,7 +270,7 @@ export class RedisStore extends BaseStore {
       let cursor = '0'
       do {
         // one SCAN page and the UNLINK of what it found, each under the deadline
-        const page = await this.#run(async () => {
+        const page = await this.#runOn(this.#guardOfNode(node), async () => {
           const [next, found] = await node.scan(cursor, 'MATCH', glob, 'COUNT', this.#scanCount)
           const keys = keep === undefined ? found : found.filter((key) => !keep(key))
           return [next, await this.#unlink(node, keys)] as const
@@ -172,11 +288,13 @@ export class RedisStore extends BaseStore {
     if (keys.length === 0) return 0
     if (!isCluster(this.client)) return await node.unlink(...keys)
     const replies = await keys.reduce((p, key) => p.unlink(key), node.pipeline()).exec() as Array<[Error | null, number]>
+    const error = replies.find(([err]) => err !== null)?.[0]
+    if (error != null) throw error
     return replies.reduce((sum, [, n]) => sum + n, 0)
   }
 
   protected rawGetDel (key: string): Promise<Result<string | null>> {
-    return this.#run(() => this.client.getdel(key))
+    return this.#run(key, () => this.client.getdel(key))
   }
 
   /**
@@ -185,25 +303,62 @@ export class RedisStore extends BaseStore {
    * connection: the script may already have run. One promise chain on the
    * success path: this is the rate limiter's hot path.
    */
+  /**
+   * Which keys may share a script call: on a Cluster of Redis ≥ 7 the node
+   * that owns `key`'s slot now (the cross-slot twin carries them), on an older
+   * one (or before the version is known) the slot itself; one group on a single node.
+   */
+  batchGroup (key: string): string {
+    if (!this.cluster) return ''
+    const slot = calculateSlot(key)
+    const owner = (this.client as Cluster).slots[slot]?.[0] ?? ''
+    return this.#crossSlot ? owner : `${owner}#${slot}`
+  }
+
+  /** Whether keys of several slots of one node go in one script call (a Cluster of Redis ≥ 7, once its version is known). */
+  get crossSlotBatching (): boolean {
+    return this.#crossSlot
+  }
+
+  #crossSlot = false
+
+  /** Asks a master for its version: `allow-cross-slot-keys` needs Redis 7. */
+  readonly #probeVersion = (): void => {
+    const node = (this.client as Cluster).nodes('master')[0]
+    node?.info('server').then((info) => {
+      this.#crossSlot = /redis_version:([7-9]|\d\d)/.test(info)
+    }, () => {})
+  }
+
   protected rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {
+    // keys of several slots (one node's, batched by the caller): the cross-slot twin, routed by the first key
+    if (this.#crossSlot && keys.length > 1 && !oneSlot(keys)) {
+      return this.rawRunScript(crossSlotScript(script), keys.slice(0, 1), [keys.length, ...keys, ...args])
+    }
     if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
-    if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
-    const decode = (reply: unknown): Result<T> => this.#decoded(script, reply)
+    const guard = keys.length > 0 ? this.#guardFor(keys[0] as string) : this.#guard
+    if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
+    const decode = (reply: unknown): Result<T> => this.#decoded(guard, script, reply)
+    // one deadline for the whole call, reload and retry included
+    const started = this.deadlineMs === undefined ? 0 : performance.now()
     return this.#bound(this.#evalsha(script, keys, args)).then(decode, (err: unknown) => isNoScript(err)
-      ? this.#bound(this.#load([script]).then(() => this.#evalsha(script, keys, args))).then(decode, this.#failed)
-      : this.#failed(err))
+      ? this.#bound(this.#load([script], keys[0]).then(() => this.#evalsha(script, keys, args)), started).then(decode, guard.failed)
+      : guard.failed(err))
   }
 
   #evalsha (script: Script<unknown>, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
     return this.client.evalsha(script.sha, keys.length, ...keys, ...args)
   }
 
-  #bound<T> (command: Promise<T>): Promise<T> {
-    return this.deadlineMs === undefined ? command : withDeadline(command, this.deadlineMs, 'Redis command')
+  /** The command under the store's deadline (what is left of it, for a call that began at `started`). */
+  #bound<T> (command: Promise<T>, started?: number): Promise<T> {
+    if (this.deadlineMs === undefined) return command
+    const left = started === undefined ? this.deadlineMs : Math.max(1, this.deadlineMs - (performance.now() - started))
+    return withDeadline(command, left, 'Redis command')
   }
 
-  #decoded<T> (script: Script<T>, reply: unknown): Result<T> {
-    this.breaker.success()
+  #decoded<T> (guard: Guard, script: Script<T>, reply: unknown): Result<T> {
+    guard.breaker.success()
     try {
       return { ok: true, value: script.decode(reply) }
     } catch (err) {
@@ -211,23 +366,64 @@ export class RedisStore extends BaseStore {
     }
   }
 
-  async #load (scripts: ReadonlyArray<Script<unknown>>): Promise<void> {
-    const nodes: Redis[] = isCluster(this.client) ? this.client.nodes('master') : [this.client]
+  /** SCRIPT LOAD on every master, or only on the one that owns `key` (a promoted replica answering NOSCRIPT, say). */
+  async #load (scripts: ReadonlyArray<Script<unknown>>, key?: string): Promise<void> {
+    const client = this.client
+    let nodes: Redis[] = isCluster(client) ? client.nodes('master') : [client]
+    if (isCluster(client) && key !== undefined) {
+      const owner = client.slots[calculateSlot(key)]?.[0]
+      const mine = nodes.filter((node) => `${node.options.host as string}:${node.options.port as number}` === owner)
+      if (mine.length > 0) nodes = mine
+    }
     await Promise.all(nodes.flatMap((node) => scripts.map((s) => node.script('LOAD', s.lua))))
   }
 
   async loadScripts (scripts: ReadonlyArray<Script<unknown>>): Promise<Result<true>> {
-    return await this.#run(async () => { await this.#load(scripts); return true as const })
+    return await this.#runOn(this.#guard, async () => { await this.#load(scripts); return true as const })
   }
 
+  /** The breaker of a Cluster node by its connection (the client's own on a single node). */
+  #guardOfNode (node: Redis): Guard {
+    return this.cluster ? this.#nodeGuard(`${node.options.host as string}:${node.options.port as number}`) : this.#guard
+  }
+
+  /**
+   * Round trip in ms. On a Cluster every master is asked, each under its own
+   * breaker, and the slowest answer counts: one dead master makes the store
+   * unhealthy (degraded), though the keys of the others still work.
+   */
   async ping (): Promise<Result<number>> {
     const started = performance.now()
-    const pong = await this.#run(() => this.client.ping())
+    const client = this.client
+    const pong = isCluster(client)
+      ? await all(client.nodes('master').map((node) => this.#runOn(this.#guardOfNode(node), () => node.ping())))
+      : await this.#runOn(this.#guard, () => client.ping())
     return pong.ok ? ok(Math.round((performance.now() - started) * 100) / 100) : pong
   }
 
   /** Detaches from the client; whoever created the client closes it. */
   async close (): Promise<void> {
     this.client.off('ready', this.#onReady)
+    this.client.off('ready', this.#probeVersion)
+    clearTimeout(this.#refreshTimer)
+    this.#refreshTimer = undefined
   }
+}
+
+/** Every value, or the first failure. */
+async function all<T> (results: Array<Promise<Result<T>>>): Promise<Result<T[]>> {
+  const settled = await Promise.all(results)
+  const values: T[] = []
+  for (const r of settled) {
+    if (!r.ok) return r
+    values.push(r.value)
+  }
+  return ok(values)
+}
+
+/** Do all `keys` hash to one Cluster slot? */
+function oneSlot (keys: readonly string[]): boolean {
+  const slot = calculateSlot(keys[0] as string)
+  for (let i = 1; i < keys.length; i++) if (calculateSlot(keys[i] as string) !== slot) return false
+  return true
 }

@@ -65,4 +65,10 @@ export interface Store {
   loadScripts (scripts: ReadonlyArray<Script<unknown>>): Promise<Result<true>>
   health (): Promise<StoreHealth>
   close (): Promise<void>
+  /**
+   * Which script calls `key` may share (a batch of keys in one call): the
+   * Cluster node that owns its slot now; one group for a single node. Keys
+   * of one group may go to one `runScript` whatever their slots.
+   */
+  batchGroup? (key: string): string
 }

@@ -6,7 +6,7 @@ import cachePlugin, { type CachePluginOptions } from '../../plugins/cache.js'
 import type { OAuthStatePluginOptions } from '../../plugins/oauth-state.js'
 import type { TokenBucketPluginOptions } from '../../plugins/rate-limit.js'
 import type { SessionCachePluginOptions } from '../../plugins/session-cache.js'
-import { fileCluster, fileRedis, type BackendName } from './backends.js'
+import { fileCluster, fileRedis, ON_CLUSTER, type BackendName } from './backends.js'
 
 /** A backend by name (the file's Redis or Cluster, or memory), or a Redis of the test's own. */
 export type AppBackend = BackendName | TestRedis
@@ -14,8 +14,8 @@ export type AppBackend = BackendName | TestRedis
 /** The cache plugin options that put an app on `backend`. */
 export async function cacheOptionsFor (backend: AppBackend): Promise<CachePluginOptions> {
   if (backend === 'memory') return {}
-  if (backend === 'redis') return { redisUrl: (await fileRedis()).url }
-  if (backend === 'cluster') {
+  if (backend === 'redis' && !ON_CLUSTER) return { redisUrl: (await fileRedis()).url }
+  if (backend === 'cluster' || backend === 'redis') {
     const cluster = await fileCluster()
     if (cluster === null) throw new Error('no Redis Cluster here: redis-server is needed to make one')
     return { client: await cluster.client() }

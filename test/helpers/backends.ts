@@ -13,6 +13,12 @@ import { clusterStore, memoryStore, redisStore, type StoreUnderTest } from './st
 
 export type BackendName = 'redis' | 'memory' | 'cluster'
 
+/**
+ * CACHEKIT_TEST_CLUSTER=1 (`npm run test:cluster`): the suites' Redis is the
+ * file's 3×2 Cluster: storeBackends adds it, and apps and the demo on 'redis' use it.
+ */
+export const ON_CLUSTER = process.env.CACHEKIT_TEST_CLUSTER === '1'
+
 /** The backends a suite compares: a single Redis node and the memory store (a Cluster joins through storeBackends). */
 export const BACKENDS = ['redis', 'memory'] as const
 
@@ -32,7 +38,10 @@ function startTestRedis (): Promise<TestRedis> {
 /** The private Redis this test file shares. */
 export async function fileRedis (): Promise<TestRedis> {
   if (redis === undefined) {
-    const started = startTestRedis()
+    // on the cluster switch, a suite's flush between tests empties the cluster too
+    const started = ON_CLUSTER
+      ? startTestRedis().then(async (r) => { const c = await fileCluster(); return { ...r, flush: async () => { await r.flush(); await c?.flush() } } })
+      : startTestRedis()
     redis = started
     t.teardown(async () => { await (await started).stop() })
   }
@@ -65,7 +74,7 @@ export async function ownRedis (test: Test): Promise<TestRedis> {
  */
 export async function storeBackends (prefix = 'test', options: { cluster?: boolean } = {}): Promise<StoreUnderTest[]> {
   const stores: StoreUnderTest[] = [await redisStore(await fileRedis(), prefix), memoryStore(prefix)]
-  const onCluster = options.cluster === true ? await fileCluster() : null
+  const onCluster = (options.cluster ?? ON_CLUSTER) ? await fileCluster() : null
   if (onCluster !== null) stores.push(await clusterStore(onCluster, prefix))
   t.teardown(async () => { for (const { close } of stores) await close() })
   return stores

@@ -107,11 +107,11 @@ t.test('a reply for the wrong number of buckets is a SCRIPT failure, not a crash
   t.match(!replies[0]?.ok && replies[0].error.message, /answered for 1 buckets, not 2/)
 })
 
-t.test('no batching where it cannot or need not be: a Cluster, the memory store', async (t) => {
+t.test('batching on a Cluster (per node), none on the memory store', async (t) => {
   const cluster = new Cluster([{ host: '127.0.0.1', port: redis.port }], { lazyConnect: true })
   const onCluster = new RedisStore({ client: cluster, prefix: 'batch' })
   t.equal(onCluster.cluster, true)
-  t.equal(new TakeBatch(onCluster, 64).maxBatch, 1, 'a script call must stay within one slot')
+  t.equal(new TakeBatch(onCluster, 64).maxBatch, 64, 'batched per node (store.batchGroup; test/cluster/batch.test.ts)')
   await onCluster.close()
   cluster.disconnect()
   const memory = memoryStore('batch')
