@@ -64,6 +64,10 @@ try {
       chartRows.push({ scenario: scenario.name, variant: name, ours: isOurs, median: median(own), unit: scenario.unit, ...(isOurs ? {} : { ratio }) })
     }
     console.log(rows.slice(-names.length).join('\n'))
+    // the per-round ratios behind each target's median: how noisy the machine was
+    for (const name of Object.keys(scenario.targets ?? {})) {
+      console.log(`  ${scenario.ours} ÷ ${name}, per round: ${ours.map((o, i) => `${(o / (samples[name]?.[i] as number)).toFixed(2)}×`).join(', ')}`)
+    }
     const notes = run.notes?.() ?? []
     for (const note of notes) console.log(note)
     allNotes.push(...notes)

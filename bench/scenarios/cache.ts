@@ -70,7 +70,27 @@ function percentile (values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number
 }
 
-/** cache.getOrSet answered from Redis, against a raw ioredis GET and bentocache's getOrSet on the same Redis. */
+/**
+ * `measure` with the process's CPU time per operation recorded under `name`:
+ * what this process spends on each call, which other processes' load moves far
+ * less than throughput (the Redis server is another process).
+ */
+async function withCpu (cpu: Record<string, number[]>, name: string, measure: () => Promise<number>): Promise<number> {
+  const before = process.cpuUsage()
+  const started = performance.now()
+  const perSecond = await measure()
+  const used = process.cpuUsage(before)
+  ;(cpu[name] ??= []).push((used.user + used.system) / (perSecond * (performance.now() - started) / 1000))
+  return perSecond
+}
+
+const cpuNote = (cpu: Record<string, number[]>): string =>
+  `client CPU per operation (µs, median of rounds): ${Object.entries(cpu).map(([name, us]) => `${name} ${percentile(us, 0.5).toFixed(2)}`).join('; ')}`
+
+/**
+ * cache.getOrSet answered from Redis, against a raw ioredis GET and bentocache's getOrSet on the same Redis.
+ * Notes: this process's CPU time per call of each variant.
+ */
 export const getOrSetHit: Scenario = {
   name: 'getOrSet in-process (hit, no L1)',
   ours: 'cache.getOrSet',
@@ -82,26 +102,28 @@ export const getOrSetHit: Scenario = {
     const b = await bento(ctx.redisUrl)
     const options = { durationMs: ctx.durationMs, concurrency: ctx.connections }
     const loader = (): typeof VALUE => VALUE
+    const cpu: Record<string, number[]> = {}
     return {
       variants: {
         'cache.getOrSet': async () => {
           await cache.getOrSet('bench:aside', loader, { ttl: 600 })
-          return await loopThroughput(() => cache.getOrSet('bench:aside', loader, { ttl: 600 }), options)
+          return await withCpu(cpu, 'cache.getOrSet', async () => await loopThroughput(() => cache.getOrSet('bench:aside', loader, { ttl: 600 }), options))
         },
         'ioredis get': async () => {
           await client.set('cachekit:bench:raw', JSON.stringify(VALUE))
-          return await loopThroughput(() => client.get('cachekit:bench:raw'), options)
+          return await withCpu(cpu, 'ioredis get', async () => await loopThroughput(() => client.get('cachekit:bench:raw'), options))
         },
         // what any getOrSet must do at least: the GET and the JSON.parse of the value
         'ioredis get + JSON.parse': async () => {
           await client.set('cachekit:bench:raw', JSON.stringify(VALUE))
-          return await loopThroughput(() => client.get('cachekit:bench:raw').then((raw) => JSON.parse(raw as string) as unknown), options)
+          return await withCpu(cpu, 'ioredis get + JSON.parse', async () => await loopThroughput(() => client.get('cachekit:bench:raw').then((raw) => JSON.parse(raw as string) as unknown), options))
         },
         'bentocache getOrSet': async () => {
           await b.getOrSet({ key: 'bench:bento', factory: loader, ttl: '10m' })
-          return await loopThroughput(() => b.getOrSet({ key: 'bench:bento', factory: loader, ttl: '10m' }), options)
+          return await withCpu(cpu, 'bentocache getOrSet', async () => await loopThroughput(() => b.getOrSet({ key: 'bench:bento', factory: loader, ttl: '10m' }), options))
         }
       },
+      notes: () => [cpuNote(cpu)],
       close: async () => { await b.disconnectAll(); client.disconnect() }
     }
   }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { decodeEntry, encodeEntry, freshEntry } from '../../lib/cache/envelope.js'
+import { decodeEntry, encodeEntry, freshValue, NOT_FRESH } from '../../lib/cache/envelope.js'
 import { cacheClaim, cacheRelease } from '../../lib/cache/scripts.js'
 
 // How a cache-aside value is stored: its freshness and generations with it, plain JSON still readable.
@@ -18,15 +18,27 @@ t.test('plain JSON reads as a fresh entry; a truncated or broken entry throws', 
   t.throws(() => decodeEntry('ck1|1|2|g||{oops'))
 })
 
-t.test('freshEntry: the value while fresh, else undefined', async (t) => {
-  const raw = encodeEntry({ value: 5, freshUntil: 100, staleUntil: 200, generation: '', tags: [] }) as string
-  t.same(freshEntry(raw, 99), { value: 5 })
-  t.equal(freshEntry(raw, 100), undefined)
-  t.same(freshEntry(encodeEntry({ value: undefined, freshUntil: 100, staleUntil: 200, generation: '', tags: [] }) as string, 1), { value: undefined })
-  t.same(freshEntry('[1,2]', 1), { value: [1, 2] })
-  t.equal(freshEntry('ck1|100|truncated', 1), undefined)
-  t.equal(freshEntry('ck1|100|200|g', 1), undefined)
-  t.equal(freshEntry('{oops', 1), undefined)
+t.test('freshValue: the value while fresh, else NOT_FRESH', async (t) => {
+  const raw = encodeEntry({ value: { n: 5 }, freshUntil: 100, staleUntil: 200, generation: '', tags: [] }) as string
+  t.same(freshValue(raw, 99), { n: 5 })
+  t.not(freshValue(raw, 99), freshValue(raw, 99), 'each read decodes its own copy')
+  t.equal(freshValue(raw, 100), NOT_FRESH)
+  t.equal(freshValue(encodeEntry({ value: undefined, freshUntil: 100, staleUntil: 200, generation: '', tags: [] }) as string, 1), undefined)
+  t.same(freshValue('[1,2]', 1), [1, 2])
+  t.equal(freshValue('"ck1|9|9|||1"', 1), 'ck1|9|9|||1', 'a JSON string that looks like an entry is plain JSON')
+  t.equal(freshValue('ck1|100|truncated', 1), NOT_FRESH)
+  t.equal(freshValue('ck1|100|200|g', 1), NOT_FRESH)
+  t.equal(freshValue('ck1|100', 1), NOT_FRESH)
+  t.equal(freshValue('ck1|100|200|g||{oops', 1), NOT_FRESH)
+  t.equal(freshValue('{oops', 1), NOT_FRESH)
+})
+
+t.test('freshValue reads a fresh-until time that is not plain digits as Number does', async (t) => {
+  t.equal(freshValue('ck1|100.5|200|||7', 100.25), 7, 'a fraction of a millisecond')
+  t.equal(freshValue('ck1|100.5|200|||7', 100.5), NOT_FRESH)
+  t.equal(freshValue('ck1|1e3|2e3|||7', 999), 7)
+  t.equal(freshValue('ck1|soon|200|||7', 1), NOT_FRESH, 'not a number: never fresh')
+  t.equal(freshValue('ck1||200|||7', 0), NOT_FRESH, 'empty: 0, already past')
 })
 
 t.test('the lock scripts\' decoders', async (t) => {
