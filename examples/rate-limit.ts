@@ -9,16 +9,16 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
   await app.register(rateLimitPlugin, {
     max: 100,
     timeWindow: '1 minute',
-    routes: { 'POST /sessions': { max: 5, timeWindow: 60_000 }, 'GET /health': false },
+    routes: { 'POST /login': { max: 5, timeWindow: 60_000 }, 'GET /health': false },
     draftHeaders: true
   })
-  app.post('/sessions', async () => ({ created: true }))
+  app.post('/login', async () => ({ signedIn: true }))
   app.get('/accounts/:id', { config: { rateLimit: { max: 2, timeWindow: 60_000 } } }, async () => ({ ok: true }))
   await app.tokenBucket.reset(['login', personal('alice@example.com')])
 
-  // five sessions a minute per client IP: the sixth is refused with Retry-After
-  const sessions = []
-  for (let i = 0; i < 6; i++) sessions.push((await app.inject({ method: 'POST', url: '/sessions', remoteAddress: '192.0.2.1' })).statusCode)
+  // five logins a minute per client IP: the sixth is refused with Retry-After
+  const logins = []
+  for (let i = 0; i < 6; i++) logins.push((await app.inject({ method: 'POST', url: '/login', remoteAddress: '192.0.2.1' })).statusCode)
   const refused = await app.inject({ method: 'GET', url: '/accounts/1', remoteAddress: '192.0.2.7' })
   const second = await app.inject({ method: 'GET', url: '/accounts/2', remoteAddress: '192.0.2.7' })
   const third = await app.inject({ method: 'GET', url: '/accounts/3', remoteAddress: '192.0.2.7' })
@@ -28,7 +28,7 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
   await app.tokenBucket.reset(['login', personal('alice@example.com')])
   await app.close()
   return {
-    sessions,
+    logins,
     accounts: [refused.statusCode, second.statusCode, third.statusCode],
     retryAfter: third.headers['retry-after'],
     draft: refused.headers.ratelimit,

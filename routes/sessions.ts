@@ -47,6 +47,8 @@ const SessionSummary = Type.Object({
   ip: Type.Union([Type.String(), Type.Null()]),
   userAgent: Type.Union([Type.String(), Type.Null()])
 }, { additionalProperties: false })
+/** These routes take no query: an unknown property is refused, as everywhere in the demo. */
+const NoQuery = Type.Object({}, { additionalProperties: false })
 const errors = { 400: ProblemResponse, 401: ProblemResponse, 404: ProblemResponse, 500: ProblemResponse, 503: ProblemResponse }
 /** The most sessions GET /me/sessions reads back (each is one GET). */
 const LIST_LIMIT = 100
@@ -88,7 +90,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (ap
   app.post('/login', {
     schema: {
       description: 'Signs in (demo: any name, no password) and sets the session cookie; a new session id, so a cookie planted before login is worthless after it.',
-      body: Type.Object({ userId: Type.String({ minLength: 1, maxLength: MAX_USER_ID_LENGTH }) }, { additionalProperties: false }),
+      // no control characters: refused here, before a session is written, not by the store on the way out
+      body: Type.Object({ userId: Type.String({ minLength: 1, maxLength: MAX_USER_ID_LENGTH, pattern: '^[^\\u0000-\\u001f\\u007f]+$' }) }, { additionalProperties: false }),
       response: { 201: Type.Object({ userId: Type.String() }, { additionalProperties: false }), ...errors }
     }
   }, async (request, reply) => {
@@ -111,6 +114,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (ap
   app.get('/me/sessions', {
     schema: {
       description: 'The caller\'s live sessions (every browser signed in as them), soonest to expire first.',
+      querystring: NoQuery,
       response: { 200: Type.Object({ userId: Type.String(), sessions: Type.Array(SessionSummary) }, { additionalProperties: false }), ...errors }
     }
   }, async (request, reply) => {
@@ -154,6 +158,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (ap
   app.delete('/me/sessions', {
     schema: {
       description: 'Log out everywhere: revokes every session of the caller, this one included, in a fixed number of round trips.',
+      querystring: NoQuery,
       response: { 200: Type.Object({ deleted: Type.Integer() }, { additionalProperties: false }), ...errors }
     }
   }, async (request, reply) => {

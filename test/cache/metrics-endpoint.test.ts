@@ -49,10 +49,11 @@ for (const backend of ['memory', 'redis'] as const) {
     t.same(replies.map((r) => r.statusCode), Array(40).fill(200))
     t.equal(new Set(replies.map((r) => r.json<AccountList>().loadedAt)).size, 1, 'one load answered all 40')
     t.equal((await app.inject('/users/u1/accounts')).statusCode, 200)
-    // the other plugins count through the same metrics: a session, an authz check
-    const created = await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'u1' } })
-    t.equal(created.statusCode, 201)
-    await app.inject(`/sessions/${created.json<{ id: string }>().id}`)
+    // the other plugins count through the same metrics: a sign-in and its session read back, an authz check
+    const login = await app.inject({ method: 'POST', url: '/login', payload: { userId: 'u1' } })
+    t.equal(login.statusCode, 201)
+    const cookies = { sessionId: login.cookies.find((c) => c.name === 'sessionId')?.value ?? '' }
+    t.equal((await app.inject({ url: '/me/sessions', cookies })).statusCode, 200)
     await app.inject({ method: 'POST', url: '/authz/check', payload: { userId: 'bob', resource: 'accounts', action: 'read' } })
     t.equal((await app.inject({ method: 'DELETE', url: '/users/u1/accounts/cache' })).statusCode, 204)
     t.equal((await app.inject('/users/u1/accounts')).statusCode, 200, 'reloaded after its tag was invalidated')
@@ -75,9 +76,9 @@ for (const backend of ['memory', 'redis'] as const) {
     t.ok((value(samples, 'cachekit_cache_hits_total', { namespace: 'sessions' }) ?? 0) >= 1, 'the session cache\'s hits')
     t.equal(value(samples, 'cachekit_cache_misses_total', { namespace: 'authz' }), app.cacheMetrics.stats('authz').misses, 'the authz cache\'s misses')
     t.ok(samples.some((s) => s.name === 'process_cpu_user_seconds_total'), 'the process\'s default metrics')
-    t.equal(value(samples, 'cachekit_decisions_total', { namespace: 'ratelimit', policy: 'POST /sessions', outcome: 'allowed', source: 'store' }), 1, 'the rate limiter\'s decision, by policy and outcome')
+    t.equal(value(samples, 'cachekit_decisions_total', { namespace: 'ratelimit', policy: 'POST /login', outcome: 'allowed', source: 'store' }), 1, 'the rate limiter\'s decision, by policy and outcome')
     t.equal(value(samples, 'cachekit_decisions_total', { namespace: 'ratelimit', policy: 'GET /users/:userId/accounts', outcome: 'allowed' }), 42)
-    t.same(app.cacheMetrics.decisions().find((d) => d.policy === 'POST /sessions'), { namespace: 'ratelimit', policy: 'POST /sessions', outcome: 'allowed', source: 'store', count: 1 })
+    t.same(app.cacheMetrics.decisions().find((d) => d.policy === 'POST /login'), { namespace: 'ratelimit', policy: 'POST /login', outcome: 'allowed', source: 'store', count: 1 })
     t.ok(samples.every((s) => s.labels.key === undefined), 'no key is ever a label')
 
     const json = (await app.inject('/cache/stats')).json<{ namespaces: Record<string, { loaderCalls: number }> }>()

@@ -6,8 +6,8 @@ import { fail, type ErrorCode } from '../../lib/result.js'
 // The one error body: RFC 9457 problem details with a stable code, and the one Failure → HTTP mapping.
 
 t.test('a problem body: the code picks status and title', async (t) => {
-  t.same(problem('NOT_FOUND', 'no such session', '/sessions/x'), {
-    type: 'about:blank', title: 'Not Found', status: 404, detail: 'no such session', instance: '/sessions/x', code: 'NOT_FOUND'
+  t.same(problem('NOT_FOUND', 'no such session of yours', '/me/sessions/x'), {
+    type: 'about:blank', title: 'Not Found', status: 404, detail: 'no such session of yours', instance: '/me/sessions/x', code: 'NOT_FOUND'
   })
   t.same(problem('RATE_LIMITED', 'slow down', '/a', { type: 'https://example.com/limited', retryAfter: 3 }), {
     type: 'https://example.com/limited', title: 'Too Many Requests', status: 429, detail: 'slow down', instance: '/a', code: 'RATE_LIMITED', retryAfter: 3

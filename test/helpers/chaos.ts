@@ -8,8 +8,10 @@ import { sleep } from '../../harness/wait.js'
  * (test/chaos/): bounded loops over loopback HTTP, each request recorded with
  * its status, latency and (for a 5xx) body, and the invariants that must hold
  * whatever Redis does checked as the answers arrive:
- * - a session whose DELETE answered 204, or whose user was logged out
- *   everywhere (200) after it was created, is never read again (200);
+ * - a session (a signed-in cookie, POST /login) whose revocation answered
+ *   (DELETE /me/sessions/:id 204, POST /logout 204, or log out everywhere,
+ *   DELETE /me/sessions, 200) is never read again: GET /me/sessions with its
+ *   cookie is never 200 after that;
  * - an OAuth state is accepted (200) at most once.
  */
 
@@ -55,10 +57,11 @@ export class Traffic {
     return `10.${(this.#ip >> 16) & 255}.${(this.#ip >> 8) & 255}.${this.#ip & 255}`
   }
 
-  async send (family: string, method: string, path: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> | null }> {
+  async send (family: string, method: string, path: string, route: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number, json: Record<string, unknown> | null, cookie?: string }> {
     const started = performance.now()
     let status = 0
     let text = ''
+    let cookie: string | undefined
     try {
       const res = await fetch(this.#base + path, {
         method,
@@ -67,6 +70,7 @@ export class Traffic {
         signal: AbortSignal.timeout(10_000)
       })
       status = res.status
+      cookie = sessionCookieOf(res)
       text = await res.text()
     } catch (err) {
       text = (err as Error).message
@@ -75,7 +79,7 @@ export class Traffic {
     this.samples.push({ family, route, status, ms, at: Date.now(), ...(status >= 500 || status === 0 ? { body: text } : {}) })
     let json: Record<string, unknown> | null = null
     try { json = JSON.parse(text) as Record<string, unknown> } catch { json = null }
-    return { status, json }
+    return { status, json, ...(cookie === undefined ? {} : { cookie }) }
   }
 
   async #loop (w: number): Promise<void> {
@@ -96,27 +100,33 @@ export class Traffic {
     }
   }
 
-  async #read (id: string): Promise<void> {
-    const read = await this.send('sessions', 'GET', `/sessions/${id}`, 'GET /sessions/:id')
-    if (read.status === 200 && this.#revoked.has(id)) this.revokedReadable.push(id)
+  /** GET /me/sessions with a session's cookie: the current session's handle when it answers 200. */
+  async #read (cookie: string): Promise<string | undefined> {
+    const read = await this.send('sessions', 'GET', '/me/sessions', 'GET /me/sessions', undefined, { cookie })
+    if (read.status !== 200) return undefined
+    if (this.#revoked.has(cookie)) this.revokedReadable.push(cookie)
+    const sessions = (read.json?.sessions ?? []) as Array<{ id: string, current: boolean }>
+    return sessions.find((s) => s.current)?.id
   }
 
   async #sessions (w: number, i: number): Promise<void> {
     // emails as user ids: they must enter keys hashed (the PII scan checks)
     const user = `user${w}-${i % 3}@example.com`
-    const created = await this.send('sessions', 'POST', '/sessions', 'POST /sessions', { userId: user })
-    const id = created.status === 201 ? created.json?.id as string : undefined
-    if (id === undefined) return
-    await this.#read(id)
-    await this.send('sessions', 'PATCH', `/sessions/${id}/activity`, 'PATCH /sessions/:id/activity')
+    const login = await this.send('sessions', 'POST', '/login', 'POST /login', { userId: user })
+    const cookie = login.status === 201 ? login.cookie : undefined
+    if (cookie === undefined) return
+    const handle = await this.#read(cookie)
     if (i % 4 === 0) {
-      const out = await this.send('sessions', 'DELETE', `/users/${encodeURIComponent(user)}/sessions`, 'DELETE /users/:userId/sessions')
-      if (out.status === 200) this.#revoked.add(id)
-    } else {
-      const deleted = await this.send('sessions', 'DELETE', `/sessions/${id}`, 'DELETE /sessions/:id')
-      if (deleted.status === 204) this.#revoked.add(id)
+      const out = await this.send('sessions', 'DELETE', '/me/sessions', 'DELETE /me/sessions', undefined, { cookie })
+      if (out.status === 200) this.#revoked.add(cookie)
+    } else if (i % 4 === 2) {
+      const out = await this.send('sessions', 'POST', '/logout', 'POST /logout', undefined, { cookie })
+      if (out.status === 204) this.#revoked.add(cookie)
+    } else if (handle !== undefined) {
+      const deleted = await this.send('sessions', 'DELETE', `/me/sessions/${handle}`, 'DELETE /me/sessions/:id', undefined, { cookie })
+      if (deleted.status === 204) this.#revoked.add(cookie)
     }
-    await this.#read(id)
+    await this.#read(cookie)
   }
 
   async #authz (w: number, i: number): Promise<void> {
@@ -138,6 +148,12 @@ export class Traffic {
   }
 }
 
+/** The demo's session cookie in a response (`sessionId=<signed id>`, as a browser sends it back), if it sets one. */
+export function sessionCookieOf (res: Response): string | undefined {
+  const set = res.headers.getSetCookie().find((c) => c.startsWith('sessionId='))
+  return set?.split(';')[0]
+}
+
 /** The address a listening Fastify app answers on. */
 export function baseUrl (app: FastifyInstance): string {
   const address = app.server.address()
@@ -154,7 +170,7 @@ export function percentile (values: number[], p: number): number {
 
 /**
  * Milliseconds from `since` until the demo serves from Redis again: /health
- * healthy and a session written and read back. Polls every 20 ms, up to `maxMs`
+ * healthy, and a sign-in (POST /login) whose cookie then reads GET /me/sessions. Polls every 20 ms, up to `maxMs`
  * (then returns Infinity).
  */
 let probes = 0
@@ -171,10 +187,10 @@ export async function recoveryMs (base: string, since: number, maxMs = 5000): Pr
     try {
       const health = await (await fetch(`${base}/health`)).json() as { status: string }
       if (health.status === 'healthy') {
-        const created = await fetch(`${base}/sessions`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': probeIp() }, body: JSON.stringify({ userId: 'probe' }) })
-        if (created.status === 201) {
-          const { id } = await created.json() as { id: string }
-          if ((await fetch(`${base}/sessions/${id}`, { headers: { 'x-forwarded-for': probeIp() } })).status === 200) return performance.now() - since
+        const login = await fetch(`${base}/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': probeIp() }, body: JSON.stringify({ userId: 'probe' }) })
+        const cookie = sessionCookieOf(login)
+        if (login.status === 201 && cookie !== undefined) {
+          if ((await fetch(`${base}/me/sessions`, { headers: { 'x-forwarded-for': probeIp(), cookie } })).status === 200) return performance.now() - since
         }
       }
     } catch {}

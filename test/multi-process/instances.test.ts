@@ -38,17 +38,18 @@ async function stopInstance ({ proc }: Instance): Promise<void> {
 }
 
 const redis = await fileRedis()
-const env = { REDIS_URL: redis.url, TRUST_PROXY: 'true', LOG_LEVEL: 'warn', CACHE_KEY_HASH_SECRET: 'shared-by-all-instances' }
+// one SESSION_SECRET for all, as behind a load balancer: a cookie signed by one instance is good on the others
+const env = { REDIS_URL: redis.url, TRUST_PROXY: 'true', LOG_LEVEL: 'warn', CACHE_KEY_HASH_SECRET: 'shared-by-all-instances', SESSION_SECRET: 'one session secret shared by all three instances' }
 const instances = await Promise.all(['a', 'b', 'c'].map(async (name) => await startInstance(name, env)))
 t.teardown(async () => { await Promise.all(instances.map(stopInstance)) })
 const [a, b, c] = instances as [Instance, Instance, Instance]
 const from = (ip: string): Record<string, string> => ({ 'x-forwarded-for': ip })
 
 t.test('rate limits are global and exact across the instances', async (t) => {
-  // POST /sessions: 5 a minute per IP; 30 at once, spread over the three
+  // POST /login: 5 a minute per IP; 30 at once, spread over the three
   const posts = await Promise.all(Array.from({ length: 30 }, async (_, i) =>
-    await (instances[i % 3] as Instance).send('POST', '/sessions', { userId: `limit-${i}` }, from('10.1.0.1'))))
-  t.equal(posts.filter((r) => r.status === 201).length, 5, '5 of 30 created')
+    await (instances[i % 3] as Instance).send('POST', '/login', { userId: `limit-${i}` }, from('10.1.0.1'))))
+  t.equal(posts.filter((r) => r.status === 201).length, 5, '5 of 30 signed in')
   t.equal(posts.filter((r) => r.status === 429).length, 25, 'the rest limited')
   // POST /authz/check: a bucket of 300 refilling 5 a second per IP; 360 spread
   // over the three: 300, plus what refilled while they ran, pass
@@ -62,12 +63,26 @@ t.test('rate limits are global and exact across the instances', async (t) => {
 })
 
 t.test('a revocation on one instance holds on every other', async (t) => {
-  const made = await a.send('POST', '/sessions', { userId: 'rita' }, from('10.2.0.1'))
+  const as = (cookie: string | undefined): Record<string, string> => ({ ...from('10.2.0.1'), cookie: cookie ?? '' })
+  const mySessions = async (i: Instance, cookie: string | undefined): Promise<number> => (await i.send('GET', '/me/sessions', undefined, as(cookie))).status
+  // one session revoked by its handle on a
+  const made = await a.send('POST', '/login', { userId: 'rita' }, from('10.2.0.1'))
   t.equal(made.status, 201)
-  const id = made.body.id as string
-  for (const other of [b, c]) t.equal((await other.send('GET', `/sessions/${id}`, undefined, from('10.2.0.1'))).status, 200, `${other.name} sees the session`)
-  t.equal((await a.send('DELETE', `/sessions/${id}`, undefined, from('10.2.0.1'))).status, 204)
-  for (const other of [b, c]) t.equal((await other.send('GET', `/sessions/${id}`, undefined, from('10.2.0.1'))).status, 404, `${other.name} sees the revocation`)
+  t.ok(made.cookie, 'a session cookie')
+  for (const other of [b, c]) t.equal(await mySessions(other, made.cookie), 200, `${other.name} accepts the cookie`)
+  const handle = ((await b.send('GET', '/me/sessions', undefined, as(made.cookie))).body.sessions as Array<{ id: string, current: boolean }>).find((s) => s.current)?.id
+  t.equal((await a.send('DELETE', `/me/sessions/${handle ?? 'none'}`, undefined, as(made.cookie))).status, 204, 'revoked on a')
+  for (const other of [a, b, c]) t.equal(await mySessions(other, made.cookie), 401, `${other.name} sees the revocation`)
+  // log out everywhere on c: the sessions signed in on a and on b end everywhere
+  const onA = await a.send('POST', '/login', { userId: 'rosa' }, from('10.2.0.2'))
+  const onB = await b.send('POST', '/login', { userId: 'rosa' }, from('10.2.0.3'))
+  for (const other of [a, b, c]) t.equal(await mySessions(other, onA.cookie), 200, `${other.name} accepts the cookie from a`)
+  const out = await c.send('DELETE', '/me/sessions', undefined, as(onB.cookie))
+  t.same(out.body, { deleted: 2 }, 'both revoked on c')
+  for (const other of [a, b, c]) {
+    t.equal(await mySessions(other, onA.cookie), 401, `${other.name} refuses the session from a`)
+    t.equal(await mySessions(other, onB.cookie), 401, `${other.name} refuses the session from b`)
+  }
 })
 
 t.test('an OAuth state is consumed once across the instances', async (t) => {

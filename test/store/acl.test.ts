@@ -136,11 +136,12 @@ t.test('the demo serves every route family as that user', async (t) => {
   const redis = await fileRedis()
   const url = await restrictedUser('acl-demo', 'cachekit', Object.keys(REDIS_COMMANDS) as RedisCommandGroup[])
   const app: FastifyInstance = await demoApp(t, redis, { REDIS_URL: url, CACHE_KEY_HASH_SECRET: 'acl-test-secret-acl-test-secret' })
-  const session = await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'alice' } })
-  t.equal(session.statusCode, 201)
-  const id = session.json().id as string
-  t.equal((await app.inject(`/sessions/${id}`)).statusCode, 200)
-  t.equal((await app.inject({ method: 'DELETE', url: '/users/alice/sessions' })).statusCode, 200)
+  const login = await app.inject({ method: 'POST', url: '/login', payload: { userId: 'alice' } })
+  t.equal(login.statusCode, 201)
+  const cookies = { sessionId: login.cookies.find((c) => c.name === 'sessionId')?.value ?? '' }
+  t.equal((await app.inject({ url: '/me/sessions', cookies })).json().sessions.length, 1)
+  t.same((await app.inject({ method: 'DELETE', url: '/me/sessions', cookies })).json(), { deleted: 1 }, 'log out everywhere')
+  t.equal((await app.inject({ url: '/me/sessions', cookies })).statusCode, 401)
   t.equal((await app.inject({ method: 'POST', url: '/authz/check', payload: { userId: 'bob', resource: 'accounts', action: 'read' } })).statusCode, 200)
   t.equal((await app.inject({ method: 'PUT', url: '/users/carol/roles/user' })).statusCode, 204)
   const start = await app.inject({ method: 'POST', url: '/oauth/demo/start', payload: { userId: 'alice' } })

@@ -16,9 +16,12 @@ t.test('the demo over TLS, as the minimal ACL user, with REDIS_TLS_CA_FILE', asy
 
   const app = await demoApp(t, redis, { REDIS_TLS_CA_FILE: redis.tlsCaFile as string, CACHE_KEY_HASH_SECRET: 'tls-test-secret-tls-test-secret' })
   t.match((await app.inject('/health')).json(), { status: 'healthy', store: 'redis' }, 'connected over TLS')
-  const created = await app.inject({ method: 'POST', url: '/sessions', payload: { userId: 'alice' } })
-  t.equal(created.statusCode, 201)
-  t.equal((await app.inject(`/sessions/${created.json().id as string}`)).statusCode, 200, 'a session round trip')
+  const login = await app.inject({ method: 'POST', url: '/login', payload: { userId: 'alice' } })
+  t.equal(login.statusCode, 201)
+  const cookie = login.cookies.find((c) => c.name === 'sessionId')?.value ?? ''
+  const mine = await app.inject({ url: '/me/sessions', cookies: { sessionId: cookie } })
+  t.equal(mine.statusCode, 200, 'a session round trip: written at login, read back from its cookie')
+  t.equal(mine.json().sessions.length, 1, 'and listed in its user\'s index')
   const start = await app.inject({ method: 'POST', url: '/oauth/demo/start', payload: { userId: 'alice' } })
   t.equal((await app.inject(`/oauth/demo/callback?code=c&state=${start.json().state as string}`)).statusCode, 200, 'a state round trip')
   t.ok((await redis.client().dbsize()) > 0, 'the keys are in that Redis')
