@@ -287,10 +287,11 @@ export class RedisStore extends BaseStore {
   async #unlink (node: Redis, keys: string[]): Promise<number> {
     if (keys.length === 0) return 0
     if (!isCluster(this.client)) return await node.unlink(...keys)
-    const replies = await keys.reduce((p, key) => p.unlink(key), node.pipeline()).exec() as Array<[Error | null, number]>
-    const error = replies.find(([err]) => err !== null)?.[0]
-    if (error != null) throw error
-    return replies.reduce((sum, [, n]) => sum + n, 0)
+    // through the Cluster client, one UNLINK per key sent together: each routed to its slot's owner, and a
+    // failed one rejects the page (a pipeline's failed reply would have counted as NaN)
+    const cluster = this.client
+    const counts = await Promise.all(keys.map(async (key) => await cluster.unlink(key)))
+    return counts.reduce((sum, n) => sum + n, 0)
   }
 
   protected rawGetDel (key: string): Promise<Result<string | null>> {
