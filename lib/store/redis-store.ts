@@ -40,6 +40,8 @@ export class RedisStore extends BaseStore {
   readonly breaker: CircuitBreaker
   /** The deadline this store enforces itself; undefined when the client has its own `commandTimeout`. */
   readonly deadlineMs: number | undefined
+  /** One command's deadline, whoever enforces it: a script's reload after NOSCRIPT gets one for both its calls. */
+  readonly #retryDeadlineMs: number
   readonly #scanCount: number
   readonly #onReady = (): void => { this.breaker.reset() }
 
@@ -53,6 +55,7 @@ export class RedisStore extends BaseStore {
       ? this.client.options.redisOptions?.commandTimeout
       : this.client.options.commandTimeout
     this.deadlineMs = own === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
+    this.#retryDeadlineMs = own ?? this.deadlineMs ?? DEFAULT_COMMAND_TIMEOUT_MS
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
   }
@@ -190,7 +193,9 @@ export class RedisStore extends BaseStore {
     if (!this.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
     const decode = (reply: unknown): Result<T> => this.#decoded(script, reply)
     return this.#bound(this.#evalsha(script, keys, args)).then(decode, (err: unknown) => isNoScript(err)
-      ? this.#bound(this.#load([script]).then(() => this.#evalsha(script, keys, args))).then(decode, this.#failed)
+      // SCRIPT LOAD then EVALSHA under one deadline: with the client's own commandTimeout each would get a whole
+      // one, and a call after Redis restarted (every script gone) could take three deadlines
+      ? withDeadline(this.#load([script]).then(() => this.#evalsha(script, keys, args)), this.#retryDeadlineMs, 'Redis command').then(decode, this.#failed)
       : this.#failed(err))
   }
 

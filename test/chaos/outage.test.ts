@@ -86,14 +86,17 @@ async function run (t: Test, name: string, scenario: Scenario): Promise<void> {
   const bootLines = logs.lines.length
 
   const traffic = new Traffic(base)
+  const startedAt = Date.now()
   traffic.start()
   if (scenario.downAtStart !== true) {
     await sleep(WARM_MS)
     await scenario.fault(redis)
   }
+  const faultAt = Date.now() - startedAt
   await sleep(FAULT_MS)
   await scenario.back(redis)
   const backAt = performance.now()
+  const backAtMs = Date.now() - startedAt
   const recovered = await recoveryMs(base, backAt)
   await sleep(AFTER_MS)
   const report = await traffic.stop()
@@ -143,6 +146,9 @@ async function run (t: Test, name: string, scenario: Scenario): Promise<void> {
   }
   figures.push(f)
   t.comment(JSON.stringify(f))
+  // the slowest requests, when (ms since the traffic started) and what they met: evidence for the latency bound
+  const slowest = [...samples].sort((a, b) => b.ms - a.ms).slice(0, 5)
+  t.comment(`fault at ${faultAt} ms, back at ${backAtMs} ms; slowest (ended at, ms after the traffic started): ${slowest.map((s) => `${s.route} ${s.status} ${Math.round(s.ms)} ms at ${s.at - startedAt}`).join('; ')}`)
 
   t.ok(samples.length > 100, `steady traffic (${samples.length} requests)`)
   t.same(bad5xx.slice(0, 5), [], 'no 5xx but 503s with a documented code and no client-library text')
