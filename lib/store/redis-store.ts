@@ -54,8 +54,9 @@ export class RedisStore extends BaseStore {
     const own = isCluster(this.client)
       ? this.client.options.redisOptions?.commandTimeout
       : this.client.options.commandTimeout
-    this.deadlineMs = own === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
-    this.#retryDeadlineMs = own ?? this.deadlineMs ?? DEFAULT_COMMAND_TIMEOUT_MS
+    const deadlineMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
+    this.deadlineMs = own === undefined ? deadlineMs : undefined
+    this.#retryDeadlineMs = own ?? deadlineMs
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
   }
