@@ -1,3 +1,4 @@
+import { BUDGET_SPENT, budgetSpent } from '../request-budget.js'
 import { fail, ok, type Result } from '../result.js'
 import type { ScriptArg } from '../scripts.js'
 import type { Store } from '../store/store.js'
@@ -43,6 +44,9 @@ export class TakeBatch {
   /** Decides for one bucket; `args` are the script's four for it. */
   run (key: string, args: readonly ScriptArg[]): Promise<Result<BucketReply>> {
     if (this.maxBatch === 1) return this.store.runScript(tokenBucketScript, [key], args).then(first)
+    // a batch is sent at the end of the turn, outside the caller's request: its budget is read here, as the
+    // store reads it for a call of its own (lib/request-budget.ts), or a take after an outage would wait a deadline
+    if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
     return new Promise((resolve) => {
       this.#queue.push({ key, args, resolve })
       this.#endOfTurn.schedule()

@@ -9,8 +9,13 @@
 export const REDIS_COMMANDS = {
   /** Every connection: `ping` (health, /health/ready) and `info` (ioredis' ready check; without it ioredis warns and skips the check). */
   connection: ['ping', 'info'],
-  /** `fastify.cache`: the whole store contract. */
-  cache: ['get', 'set', 'del', 'exists', 'pexpire', 'pttl', 'incrby', 'mget', 'getdel', 'scan', 'unlink'],
+  /**
+   * `fastify.cache`: the whole store contract; cache-aside's load lock and the namespaces' generations (scripts
+   * cache-claim and cache-release: `evalsha`, `script|load`); and the near cache (l1), on its two connections of its
+   * own: `client|setname` (their names), `client|id` and `subscribe` (the invalidation connection, to the channel of
+   * REDIS_CHANNELS), `client|tracking` (the data connection, its reads by `mget`), `ping` (the heartbeat).
+   */
+  cache: ['get', 'set', 'del', 'exists', 'pexpire', 'pttl', 'incrby', 'mget', 'getdel', 'scan', 'unlink', 'evalsha', 'script|load', 'client|setname', 'client|id', 'client|tracking', 'subscribe'],
   /** `fastify.sessionCache`: reads, and its scripts (session-set, -touch, -list, -revoke). */
   sessionCache: ['get', 'exists', 'evalsha', 'script|load', 'time', 'set', 'del', 'pexpireat', 'zadd', 'zrange', 'zrem', 'zremrangebyscore', 'zscore'],
   /** `fastify.authz`: the generation write, and its scripts (authz-read, authz-write). */
@@ -23,6 +28,19 @@ export const REDIS_COMMANDS = {
 
 export type RedisCommandGroup = keyof typeof REDIS_COMMANDS
 
+/**
+ * The Pub/Sub channels each plugin subscribes to: only the near cache, to the one where Redis
+ * sends its client-side caching invalidations (RESP2, `CLIENT TRACKING on REDIRECT`).
+ */
+export const REDIS_CHANNELS: Partial<Record<RedisCommandGroup, readonly string[]>> = {
+  cache: ['__redis__:invalidate']
+}
+
+/** The union of the channels of `groups` (default: every plugin), sorted. */
+export function redisChannels (groups: readonly RedisCommandGroup[] = Object.keys(REDIS_COMMANDS) as RedisCommandGroup[]): string[] {
+  return [...new Set(groups.flatMap((group) => REDIS_CHANNELS[group] ?? []))].sort()
+}
+
 /** The union of the commands of `groups` (default: every plugin), sorted. */
 export function redisCommands (groups: readonly RedisCommandGroup[] = Object.keys(REDIS_COMMANDS) as RedisCommandGroup[]): string[] {
   return [...new Set(['connection' as const, ...groups].flatMap((group) => REDIS_COMMANDS[group]))].sort()
@@ -30,9 +48,10 @@ export function redisCommands (groups: readonly RedisCommandGroup[] = Object.key
 
 /**
  * The ACL rules of a user that may run cachekit under `prefix` and nothing
- * else: its keys only, no channels, and only the commands of `groups`.
+ * else: its keys only, the channels of `groups` only (the near cache's), and
+ * only the commands of `groups`.
  * `ACL SETUSER cachekit on >secret ${redisAclRules('cachekit').join(' ')}`.
  */
 export function redisAclRules (prefix: string, groups?: readonly RedisCommandGroup[]): string[] {
-  return ['resetkeys', `~${prefix}:*`, 'resetchannels', '-@all', ...redisCommands(groups).map((command) => `+${command}`)]
+  return ['resetkeys', `~${prefix}:*`, 'resetchannels', ...redisChannels(groups).map((channel) => `&${channel}`), '-@all', ...redisCommands(groups).map((command) => `+${command}`)]
 }

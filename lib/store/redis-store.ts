@@ -108,6 +108,8 @@ export class RedisStore extends BaseStore {
   readonly breaker: CircuitBreaker
   /** The deadline this store enforces itself; undefined when a single-node client has its own `commandTimeout`. */
   readonly deadlineMs: number | undefined
+  /** One command's deadline, whoever enforces it: a script's reload after NOSCRIPT gets one for both its calls. */
+  readonly #retryDeadlineMs: number
   readonly #scanCount: number
   readonly #breakerOptions: BreakerOptions | undefined
   readonly #guard: Guard
@@ -133,6 +135,8 @@ export class RedisStore extends BaseStore {
     this.deadlineMs = isCluster(this.client)
       ? options.commandTimeoutMs ?? this.client.options.redisOptions?.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS
       : this.client.options.commandTimeout === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
+    // a NOSCRIPT reload and its retry share one deadline, whoever enforces it
+    this.#retryDeadlineMs = this.deadlineMs ?? (isCluster(this.client) ? undefined : this.client.options.commandTimeout) ?? DEFAULT_COMMAND_TIMEOUT_MS
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
     if (isCluster(this.client)) {
@@ -343,7 +347,12 @@ export class RedisStore extends BaseStore {
     // one deadline for the whole call, reload and retry included
     const started = this.deadlineMs === undefined ? 0 : performance.now()
     return this.#bound(this.#evalsha(script, keys, args)).then(decode, (err: unknown) => isNoScript(err)
-      ? this.#bound(this.#load([script], keys[0]).then(() => this.#evalsha(script, keys, args)), started).then(decode, guard.failed)
+      // SCRIPT LOAD then EVALSHA under one deadline: with the client's own commandTimeout each would get a whole
+      // one, and a call after Redis restarted (every script gone) could take three deadlines
+      ? (this.deadlineMs !== undefined
+          ? this.#bound(this.#load([script], keys[0]).then(() => this.#evalsha(script, keys, args)), started)
+          : withDeadline(this.#load([script], keys[0]).then(() => this.#evalsha(script, keys, args)), this.#retryDeadlineMs, 'Redis command')
+        ).then(decode, guard.failed)
       : guard.failed(err))
   }
 

@@ -173,7 +173,9 @@ t.test('namespace edges: its name, a failing second read, missing tag generation
 
 t.test('the near cache through outages: heartbeat, a dropped data connection, FLUSHALL', async (t) => {
   const own = await ownRedis(t)
-  const { store, client, close } = await redisStore(own, 'hb', { commandTimeoutMs: 100 })
+  const { store, close } = await redisStore(own, 'hb', { commandTimeoutMs: 100 })
+  // CLIENT LIST/KILL and FLUSHALL as the unrestricted user: the store's may not send them (CACHEKIT_TEST_REDIS_ACL=1)
+  const client = own.client()
   const metrics = new CacheMetrics()
   const cache = new Cache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'hb' }), metrics }))
   t.teardown(async () => { await cache.close(); await close() })

@@ -10,9 +10,12 @@ import { fileRedis } from '../helpers/backends.js'
 
 const repo = new URL('../../', import.meta.url).pathname
 
-function instance (url: string): { lines: AsyncIterator<string>, send: (line: string) => void, done: Promise<number | null> } {
-  const env: Record<string, string | undefined> = { REDIS_URL: url, _TAPJS_PROCESSINFO_COVERAGE_: '0' }
+/** An app process on `url`; its loader's bookkeeping (INCR, the gate) on `sideUrl`, the unrestricted user (CACHEKIT_TEST_REDIS_ACL=1). */
+function instance (url: string, sideUrl: string): { lines: AsyncIterator<string>, send: (line: string) => void, done: Promise<number | null> } {
+  const env: Record<string, string | undefined> = { _TAPJS_PROCESSINFO_COVERAGE_: '0' }
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(TAP|_TAPJS_|NODE_OPTIONS$|NODE_V8_COVERAGE$)/.test(k)) env[k] = v
+  env.REDIS_URL = url
+  env.SIDE_REDIS_URL = sideUrl
   const child = spawn(process.execPath, [repo + 'node_modules/tsx/dist/cli.mjs', repo + 'test/fixtures/cache-instance.ts'], { env, stdio: ['pipe', 'pipe', 'inherit'] })
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
   const done = new Promise<number | null>((resolve) => child.on('exit', resolve))
@@ -27,10 +30,11 @@ async function expectLine (lines: AsyncIterator<string>, what: string): Promise<
 
 t.test('with lock, two app processes missing together run the loader once between them', async (t) => {
   const redis = await fileRedis()
-  const side = new Redis(redis.url)
+  // the test's own reads and writes as the unrestricted user: the app's user may lack INCR (CACHEKIT_TEST_REDIS_ACL=1)
+  const side = new Redis(redis.adminUrl)
   t.teardown(() => side.disconnect())
   await side.del('procs-test:loads', 'procs-test:gate', 'procs:shared:1')
-  const instances = [instance(redis.url), instance(redis.url)]
+  const instances = [instance(redis.url, redis.adminUrl), instance(redis.url, redis.adminUrl)]
   for (const i of instances) t.equal(await expectLine(i.lines, 'ready'), 'ready')
   for (const i of instances) i.send('go')
   // both are loading or waiting on the lock before the loader may finish

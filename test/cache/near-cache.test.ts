@@ -56,7 +56,15 @@ t.test('a write by redis-cli evicts the entry in a second instance', async (t) =
 
 t.test('while the invalidation connection is down, L1 is flushed and bypassed; it comes back', async (t) => {
   const own = await ownRedis(t)
-  const { store, client, close } = await redisStore(own, 'l1')
+  const { store, close } = await redisStore(own, 'l1')
+  // the test's own commands as the unrestricted user; the door closed on the store's user: the default one's
+  // password, or the ACL user turned off (CACHEKIT_TEST_REDIS_ACL=1)
+  const client = own.client()
+  const user = decodeURIComponent(new URL(own.url).username)
+  const door = async (open: boolean): Promise<void> => {
+    if (user === '') await client.config('SET', 'requirepass', open ? '' : 'closed-for-now')
+    else await client.call('ACL', 'SETUSER', user, open ? 'on' : 'off')
+  }
   const metrics = new CacheMetrics()
   const cache = new Cache(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'l1' }), metrics }))
   t.teardown(async () => { await cache.close(); await close() })
@@ -67,7 +75,7 @@ t.test('while the invalidation connection is down, L1 is flushed and bypassed; i
   // the invalidations of our own write may still be on their way: read until L1 holds it
   await until('answered from L1', async () => { await ns.get('k'); return metrics.details('flaky').l1Hits >= 1 })
   // connections already open stay; a new one (the reconnection) is refused until the password goes
-  await client.config('SET', 'requirepass', 'closed-for-now')
+  await door(false)
   await client.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
   await until('the near cache notices', () => near.state === 'down')
   t.equal(near.size, 0, 'flushed')
@@ -80,7 +88,7 @@ t.test('while the invalidation connection is down, L1 is flushed and bypassed; i
   }
   t.equal(near.state, 'down')
   t.equal(metrics.details('flaky').l1Hits, hitsBefore, 'no L1 answers while down')
-  await client.config('SET', 'requirepass', '')
+  await door(true)
   t.ok(await near.ready(5000), 'tracking is back after the reconnection')
   await ns.get('k')
   t.same(await ns.get('k'), { ok: true, value: 'three' })

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { startCluster, type TestCluster } from '../../harness/redis-cluster.js'
 import { startRedis, type TestRedis } from '../../harness/redis-server.js'
-import { redisCommands } from '../../lib/store/redis-acl.js'
+import { redisChannels, redisCommands } from '../../lib/store/redis-acl.js'
 import { clusterStore, memoryStore, redisStore, type StoreUnderTest } from './stores.js'
 
 /**
@@ -32,7 +32,7 @@ let cluster: Promise<TestCluster | null> | undefined
  */
 function startTestRedis (): Promise<TestRedis> {
   if (process.env.CACHEKIT_TEST_REDIS_ACL !== '1') return startRedis()
-  return startRedis([], { user: { name: 'cachekit', password: 'acl-test', rules: ['allkeys', 'resetchannels', '-@all', ...redisCommands().map((c) => `+${c}`)] } })
+  return startRedis([], { user: { name: 'cachekit', password: 'acl-test', rules: ['allkeys', 'resetchannels', ...redisChannels().map((c) => `&${c}`), '-@all', ...redisCommands().map((c) => `+${c}`)] } })
 }
 
 /** The private Redis this test file shares. */

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { REDIS_COMMANDS, redisAclRules, redisCommands, type RedisCommandGroup } from '../../lib/store/redis-acl.js'
+import { REDIS_COMMANDS, redisAclRules, redisChannels, redisCommands, type RedisCommandGroup } from '../../lib/store/redis-acl.js'
 import { cachekitApp } from '../helpers/apps.js'
 import { fileRedis } from '../helpers/backends.js'
 import { demoApp } from '../helpers/demo.js'
@@ -33,7 +33,22 @@ t.test('the command list matches the code: every Lua script and every command th
   t.ok(sent.has('evalsha') && sent.has('get'), 'the store was read')
   t.same([...sent].filter((c) => !listed.has(c)).sort(), [], 'every command the store sends is listed')
 
-  const used = new Set([...inLua, ...sent, 'info'])
+  // cache-aside, namespaces and the near cache (lib/cache/): scripts through the store, and the near cache's own
+  // two connections (named, one tracking its reads, the other subscribed to the invalidations and PINGed)
+  const inCache = new Set<string>()
+  for (const file of readdirSync(new URL('lib/cache/', root))) {
+    const code = readFileSync(new URL(`lib/cache/${file}`, root), 'utf8')
+    if (/\.runScript\(/.test(code)) { inCache.add('evalsha'); inCache.add('script|load') }
+    if (/\bconnectionName:/.test(code)) inCache.add('client|setname')
+    for (const [, sub] of code.matchAll(/\.client\('([A-Za-z]+)'/g)) inCache.add(`client|${(sub as string).toLowerCase()}`)
+    for (const [, method] of code.matchAll(/#(?:data|invalidations)\.([a-z]+)\(/g)) if (known.has(method as string) && method !== 'client') inCache.add(method as string)
+  }
+  t.ok(inCache.has('client|tracking') && inCache.has('subscribe') && inCache.has('mget') && inCache.has('evalsha'), 'lib/cache/ was read')
+  const cacheListed = new Set(redisCommands(['cache']))
+  t.same([...inCache].filter((c) => !cacheListed.has(c)).sort(), [], 'every command cache-aside, namespaces and the near cache send is in the cache group')
+  t.same(redisChannels(['cache']), ['__redis__:invalidate'], 'the near cache\'s channel is allowed')
+
+  const used = new Set([...inLua, ...sent, ...inCache, 'info'])
   t.same([...listed].filter((c) => !used.has(c)), [], 'nothing listed that the code never sends')
 })
 
@@ -65,6 +80,19 @@ const PLUGINS: Record<Exclude<RedisCommandGroup, 'connection'>, (t: Test, redisU
     ok(t, await c.deletePattern('n:*'), 'deletePattern')
     ok(t, await c.ping(), 'ping')
     t.equal((await c.health()).status, 'up', 'health')
+    // cache-aside with the load lock (script cache-claim, then cache-release)
+    t.same(await c.getOrSet('aside:1', () => 'loaded', { ttl: 60, lock: true }), { ok: true, value: 'loaded' }, 'getOrSet with the lock')
+    t.same(await c.getOrSet('aside:1', () => 'again', { ttl: 60, lock: true }), { ok: true, value: 'loaded' }, 'then a hit')
+    // a namespace with tags, and the near cache: tracking, the invalidation channel, the heartbeat
+    const ns = c.namespace<string>('acl-ns', { ttl: 60, l1: true })
+    t.equal(await ns.l1?.ready(), true, 'the near cache turns tracking on')
+    ok(t, await ns.set('k', 'v', { tags: ['t'] }), 'namespace set')
+    t.same(await ns.get('k'), { ok: true, value: 'v' }, 'namespace get')
+    t.same(await ns.get('k'), { ok: true, value: 'v' }, 'namespace get (from L1)')
+    ok(t, await ns.invalidateTags(['t']), 'invalidateTags')
+    t.same(await ns.get('k'), { ok: true, value: null }, 'a miss after invalidateTags')
+    ok(t, await ns.invalidateAll(), 'invalidateAll')
+    t.equal(app.cacheMetrics.stats('acl-ns').errors, 0, 'no store error behind the namespace\'s answers')
   },
   sessionCache: async (t, redisUrl) => {
     const app = await cachekitApp(t, 'memory', { cache: { redisUrl, prefix: 'acl-sess' }, sessionCache: {} })

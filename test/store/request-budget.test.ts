@@ -1,9 +1,11 @@
 import t from 'tap'
 import { ComponentContext } from '../../lib/context.js'
-import { budgetSpent, withRequestBudget } from '../../lib/request-budget.js'
+import { KeyBuilder } from '../../lib/keys.js'
+import { TokenBucket } from '../../lib/rate-limit/token-bucket.js'
+import { budgetSpent, spendBudget, withRequestBudget } from '../../lib/request-budget.js'
 import { fail } from '../../lib/result.js'
 import { MemoryStore } from '../../lib/store/memory-store.js'
-import { ownRedis } from '../helpers/backends.js'
+import { fileRedis, ownRedis } from '../helpers/backends.js'
 import { demoApp } from '../helpers/demo.js'
 import { LogCapture } from '../helpers/log-capture.js'
 import { redisStore } from '../helpers/stores.js'
@@ -35,6 +37,22 @@ t.test('in one request, the calls after an outage failure fail fast; other reque
   t.match(other, { ok: false, error: { code: 'TIMEOUT' } }, 'a fresh request tries Redis again')
   const outside = await store.get('bud:a')
   t.match(outside, { ok: false, error: { code: 'TIMEOUT' } }, 'outside a request, no budget applies')
+})
+
+t.test('a batched rate-limiter take reads its request\'s budget too (a batch is sent outside the request)', async (t) => {
+  const redis = await fileRedis()
+  const { store, close } = await redisStore(redis, 'budb')
+  t.teardown(close)
+  const bucket = new TokenBucket(new ComponentContext({ store, keys: new KeyBuilder({ prefix: 'budb' }) }))
+  const policy = { capacity: 5, refillPerSecond: 1, onStoreError: 'closed' } as const
+  const spent = await withRequestBudget(async () => {
+    spendBudget() // as if this request had already met an outage
+    return await bucket.take('spent', policy)
+  })
+  t.match(spent, { ok: false, error: { code: 'UNAVAILABLE', message: /already met a Redis failure/ } }, 'failed fast, policy closed')
+  t.equal(await redis.client().exists('budb:ratelimit:spent'), 0, 'Redis never asked')
+  const fresh = await withRequestBudget(async () => await bucket.take('fresh', policy))
+  t.match(fresh, { ok: true, value: { allowed: true, source: 'store' } }, 'a request with its budget whole is decided in Redis')
 })
 
 t.test('a component\'s reported outage spends the budget; bad input does not', async (t) => {
