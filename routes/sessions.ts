@@ -65,6 +65,9 @@ const sessionRoutes: FastifyPluginAsyncTypebox<SessionRoutesOptions> = async (ap
     // 'auto': Secure over HTTPS, and still usable on plain http://localhost
     cookie: { secure: 'auto', httpOnly: true, sameSite: 'lax', maxAge: options.maxAge * 1000 },
     saveUninitialized: false,
+    // a session is written when it changes (login, logout), not again by every request that reads it: a read that
+    // began before a revocation then has nothing to write back, even after a FLUSHALL took the tombstone with it
+    rolling: false,
     store: app.sessionCache.fastifySessionStore({ userIdOf: (session) => session.userId ?? null })
   })
   // a store failure reaches these routes as a thrown CacheError: the same problem body as any cache failure

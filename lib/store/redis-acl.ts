@@ -16,10 +16,14 @@ export const REDIS_COMMANDS = {
    * REDIS_CHANNELS), `client|tracking` (the data connection, its reads by `mget`), `ping` (the heartbeat).
    */
   cache: ['get', 'set', 'del', 'exists', 'pexpire', 'pttl', 'incrby', 'mget', 'getdel', 'scan', 'unlink', 'evalsha', 'script|load', 'client|setname', 'client|id', 'client|tracking', 'subscribe'],
-  /** `fastify.sessionCache`: reads, and its scripts (session-set, -touch, -list, -revoke). */
-  sessionCache: ['get', 'exists', 'evalsha', 'script|load', 'time', 'set', 'del', 'pexpireat', 'zadd', 'zrange', 'zrem', 'zremrangebyscore', 'zscore'],
-  /** `fastify.authz`: the generation write, and its scripts (authz-read, authz-write). */
-  authz: ['set', 'evalsha', 'script|load', 'get', 'pexpire', 'pttl'],
+  /** `fastify.sessionCache`: reads, and its scripts (session-set, -touch, -list, -revoke, -delete, -index-add, -index-remove). */
+  sessionCache: ['get', 'exists', 'evalsha', 'script|load', 'time', 'set', 'del', 'pexpireat', 'zadd', 'zrange', 'zrem', 'zremrangebyscore'],
+  /**
+   * `fastify.authz`: the generation write, and its scripts (authz-read, authz-write; the shared policy log:
+   * authz-log-append, authz-log-read); with a casbin enforcer, `publish` and `subscribe` (the policy watcher, on its
+   * own connection, to the channel of REDIS_CHANNELS).
+   */
+  authz: ['set', 'evalsha', 'script|load', 'get', 'pexpire', 'pttl', 'incr', 'hset', 'hget', 'publish', 'subscribe'],
   /** `fastify.oauthState`: a state is written once and read-and-deleted once. */
   oauthState: ['set', 'getdel'],
   /** `fastify.tokenBucket`: its script (token-bucket) and `reset()`. */
@@ -33,7 +37,9 @@ export type RedisCommandGroup = keyof typeof REDIS_COMMANDS
  * sends its client-side caching invalidations (RESP2, `CLIENT TRACKING on REDIRECT`).
  */
 export const REDIS_CHANNELS: Partial<Record<RedisCommandGroup, readonly string[]>> = {
-  cache: ['__redis__:invalidate']
+  cache: ['__redis__:invalidate'],
+  /** `<prefix>` stands for the key prefix: the policy watcher announces edits on the policy version key's name. */
+  authz: ['<prefix>:authz:{authz-policy}:v']
 }
 
 /** The union of the channels of `groups` (default: every plugin), sorted. */
@@ -53,5 +59,6 @@ export function redisCommands (groups: readonly RedisCommandGroup[] = Object.key
  * `ACL SETUSER cachekit on >secret ${redisAclRules('cachekit').join(' ')}`.
  */
 export function redisAclRules (prefix: string, groups?: readonly RedisCommandGroup[]): string[] {
-  return ['resetkeys', `~${prefix}:*`, 'resetchannels', ...redisChannels(groups).map((channel) => `&${channel}`), '-@all', ...redisCommands(groups).map((command) => `+${command}`)]
+  const channels = redisChannels(groups).map((channel) => `&${channel.replace('<prefix>', prefix)}`)
+  return ['resetkeys', `~${prefix}:*`, 'resetchannels', ...channels, '-@all', ...redisCommands(groups).map((command) => `+${command}`)]
 }

@@ -48,7 +48,14 @@ t.test('the command list matches the code: every Lua script and every command th
   t.same([...inCache].filter((c) => !cacheListed.has(c)).sort(), [], 'every command cache-aside, namespaces and the near cache send is in the cache group')
   t.same(redisChannels(['cache']), ['__redis__:invalidate'], 'the near cache\'s channel is allowed')
 
-  const used = new Set([...inLua, ...sent, ...inCache, 'info'])
+  // the authz policy watcher (lib/authz/policy-watcher.ts): publishes edits, and subscribes on a connection of its own
+  const watcher = readFileSync(new URL('lib/authz/policy-watcher.ts', root), 'utf8')
+  const inAuthz = new Set([...watcher.matchAll(/#(?:client|subscriber)\.(publish|subscribe)\(/g)].map(([, method]) => method as string))
+  t.same([...inAuthz].sort(), ['publish', 'subscribe'], 'the policy watcher was read')
+  t.same([...inAuthz].filter((c) => !new Set(redisCommands(['authz'])).has(c)), [], 'the watcher\'s commands are in the authz group')
+  t.same(redisChannels(['authz']), ['<prefix>:authz:{authz-policy}:v'], 'the watcher\'s channel is allowed, under the prefix')
+
+  const used = new Set([...inLua, ...sent, ...inCache, ...inAuthz, 'info'])
   t.same([...listed].filter((c) => !used.has(c)), [], 'nothing listed that the code never sends')
 })
 
