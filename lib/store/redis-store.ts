@@ -136,7 +136,8 @@ export class RedisStore extends BaseStore {
       ? options.commandTimeoutMs ?? this.client.options.redisOptions?.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS
       : this.client.options.commandTimeout === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
     // a NOSCRIPT reload and its retry share one deadline, whoever enforces it
-    this.#retryDeadlineMs = this.deadlineMs ?? (isCluster(this.client) ? undefined : this.client.options.commandTimeout) ?? DEFAULT_COMMAND_TIMEOUT_MS
+    // the store keeps no deadline only for a single node whose client has a commandTimeout of its own
+    this.#retryDeadlineMs = this.deadlineMs ?? (this.client as Redis).options.commandTimeout as number
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
     if (isCluster(this.client)) {
