@@ -43,7 +43,8 @@ export async function main (redisUrl = process.env.REDIS_URL): Promise<Record<st
     readBack: read?.userAgent,
     fromDatabase,
     cartBack: rowBack?.data?.cart,
-    dateBack: rowBack?.data?.addedAt instanceof Date ? rowBack.data.addedAt.getTime() : null,
+    // a Date went in, so a Date comes back (a string here would fail the example's test)
+    dateBack: (rowBack?.data?.addedAt as Date).getTime(),
     sessionsBefore: ids.length,
     loggedOut,
     lateWrite,
