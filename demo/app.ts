@@ -102,6 +102,8 @@ export async function buildApp (env: Record<string, string | undefined> = proces
     ...(config.REDIS_TLS_CA_FILE !== '' ? { tlsCa: readCaFile(config.REDIS_TLS_CA_FILE) } : {}),
     prefix: config.CACHE_KEY_PREFIX,
     commandTimeoutMs: config.CACHE_COMMAND_TIMEOUT_MS,
+    // an outage costs a request at most one deadline (docs/reliability.md)
+    requestBudget: true,
     defaultTtl: config.CACHE_DEFAULT_TTL_SECONDS
   })
 
