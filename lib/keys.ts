@@ -2,6 +2,9 @@ import { createHmac } from 'node:crypto'
 import { DEFAULT_NAMESPACE } from './namespaces.js'
 import { fail, ok, type Failure, type Result } from './result.js'
 
+/** How many identifiers' hashes a key builder remembers (`hash`). */
+export const HASH_MEMO_SIZE = 4096
+
 /**
  * The one place Redis keys are made: `<prefix>:<namespace>:<parts…>`.
  *
@@ -47,6 +50,7 @@ function escapePart (part: string): string {
 export class KeyBuilder {
   readonly prefix: string
   readonly #secret: string
+  readonly #hashes = new Map<string, string>()
   readonly #maxPartLength: number
 
   constructor (options: KeyBuilderOptions = {}) {
@@ -127,9 +131,20 @@ export class KeyBuilder {
     return checked.ok ? ok(this.hash(value)) : checked
   }
 
-  /** Keyed hash of an identifier: stable across instances sharing the secret. */
+  /**
+   * Keyed hash of an identifier: stable across instances sharing the secret.
+   * The same identifiers come back request after request (a client's IP, a
+   * user id), and an HMAC costs microseconds, so the latest few thousand are
+   * remembered (the memo starts over when full: bounded, no LRU bookkeeping).
+   */
   hash (value: string): string {
-    return createHmac('sha256', this.#secret).update(value).digest('base64url').slice(0, 22)
+    let hashed = this.#hashes.get(value)
+    if (hashed === undefined) {
+      hashed = createHmac('sha256', this.#secret).update(value).digest('base64url').slice(0, 22)
+      if (this.#hashes.size >= HASH_MEMO_SIZE) this.#hashes.clear()
+      this.#hashes.set(value, hashed)
+    }
+    return hashed
   }
 
   #join (namespace: string, parts: KeyPart[], tag: KeyPart | undefined): Result<string> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { KeyBuilder, personal } from '../../lib/keys.js'
+import { HASH_MEMO_SIZE, KeyBuilder, personal } from '../../lib/keys.js'
 import { ComponentContext } from '../../lib/context.js'
 
 // Every key comes from one builder: <prefix>:<namespace>:<parts…>, parts escaped,
@@ -96,4 +96,15 @@ t.test('every key a plugin builds is in a namespace reserved from the cache adap
     const namespace = key.ok ? keys.namespaceOf(key.value) : key.error.message
     t.ok(RESERVED_NAMESPACES.has(namespace), `${namespace} is reserved`)
   }
+})
+
+t.test('a hash is the same whether remembered or not, past the memo\'s size too', async (t) => {
+  const keys = new KeyBuilder({ prefix: 'app', hashSecret: 'memo-secret' })
+  const fresh = (): KeyBuilder => new KeyBuilder({ prefix: 'app', hashSecret: 'memo-secret' })
+  const first = keys.hash('198.51.100.7')
+  t.equal(keys.hash('198.51.100.7'), first, 'remembered')
+  for (let i = 0; i <= HASH_MEMO_SIZE; i++) keys.hash(`id-${i}`)
+  t.equal(keys.hash('198.51.100.7'), first, 'after the memo started over')
+  t.equal(keys.hash(`id-${HASH_MEMO_SIZE}`), fresh().hash(`id-${HASH_MEMO_SIZE}`), 'as another builder with the secret computes it')
+  t.not(new KeyBuilder({ prefix: 'app', hashSecret: 'other' }).hash('198.51.100.7'), first, 'another secret, another hash')
 })
