@@ -19,12 +19,15 @@
 --              empties the bucket: the refill starts again from it); 4 exponential
 --              backoff (the nth refusal in a row: full again a whole refill × 2^(n-1)
 --              later); 8 count refusals in a row; 16 × (ban + 1) with a ban: the
---              refusal that makes the count exceed `ban` empties the bucket
+--              refusal that makes the count exceed `ban` empties the bucket, and the
+--              key is refused (banned) until the bucket is full again, a whole refill later
 --              Modes 2 to 16 keep the count of refusals in a row with the instant,
 --              as "<instant>:<count>"; an allowed take or a full bucket resets it.
 --              A penalty moves the instant the bucket is full again: a whole refill
 --              from the refusal (continue exceeding; the refusal exceeding a ban),
 --              refill × 2^(n-1) (backoff); tokens come back at the usual rate meanwhile.
+-- ARGV[4n+1]   optional: the time to decide at, integer microseconds since the epoch
+--              (the limiter's `clock: 'process'`); absent, Redis TIME
 -- Reply:       five integers per bucket, in order: allowed (1 or 0), remaining
 --              whole tokens after this decision (a dry run: whole tokens now),
 --              retryAfterMs (ms until the cost could be paid, rounded up; 0 when
@@ -37,8 +40,8 @@
 --              (a plain refusal, a dry run or a cost of 0 writes nothing).
 
 local n = #KEYS
-if #ARGV ~= 4 * n then
-  return redis.error_reply('INVALID_ARGUMENT expected four arguments per key, got ' .. #ARGV .. ' for ' .. n)
+if #ARGV ~= 4 * n and #ARGV ~= 4 * n + 1 then
+  return redis.error_reply('INVALID_ARGUMENT expected four arguments per key (and optionally the time), got ' .. #ARGV .. ' for ' .. n)
 end
 -- every bucket is parsed and checked before any is decided: a bad one writes nothing at all
 local num = {}
@@ -58,8 +61,16 @@ end
 
 -- the longest wait a penalty may set (about 31 years), keeping µs instants exact in doubles
 local MAX_WAIT = 1e15
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now
+if #ARGV > 4 * n then
+  now = tonumber(ARGV[#ARGV])
+  if not now or now < 0 or now ~= math.floor(now) then
+    return redis.error_reply('INVALID_ARGUMENT the time must be whole microseconds since the epoch')
+  end
+else
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
 local reply = {}
 
 for k = 1, n do
@@ -84,7 +95,10 @@ for k = 1, n do
 
   local window = capacity * interval
   local after = fullAt + cost * interval
-  local allowed = after - now <= window
+  -- a ban (mode 16 × (ban + 1)) holds until the bucket is full again
+  local ban = math.floor(mode / 16) - 1
+  local banned = ban >= 0 and streak > ban and fullAt > now
+  local allowed = after - now <= window and not banned
   local debt = fullAt - now
   local retryAfterMs = 0
   local refusals = 0
@@ -103,7 +117,6 @@ for k = 1, n do
       if not dry then
         -- a penalty: the bucket is full again only `refill` from now (tokens come back at the usual rate meanwhile)
         local refill = 0
-        local ban = math.floor(mode / 16) - 1
         if math.floor(mode / 4) % 2 == 1 then
           refill = math.min(window * 2 ^ (refusals - 1), MAX_WAIT)
         elseif math.floor(mode / 2) % 2 == 1 then
@@ -112,15 +125,21 @@ for k = 1, n do
         if ban >= 0 and refusals == ban + 1 and refill < window then refill = window end
         if now + refill > fullAt then fullAt = now + refill end
         debt = fullAt - now
+        banned = ban >= 0 and refusals > ban
         redis.call('SET', KEYS[k], string.format('%.0f:%d', fullAt, refusals), 'PX', math.ceil(debt / 1000))
       end
     end
-    retryAfterMs = math.ceil((fullAt + cost * interval - now - window) / 1000)
+    if banned then
+      -- banned: no token before the bucket is full
+      retryAfterMs = math.ceil(debt / 1000)
+    else
+      retryAfterMs = math.ceil((fullAt + cost * interval - now - window) / 1000)
+    end
   end
 
   local r = 5 * (k - 1)
   reply[r + 1] = allowed and 1 or 0
-  reply[r + 2] = math.max(0, capacity - math.ceil(debt / interval))
+  reply[r + 2] = banned and 0 or math.max(0, capacity - math.ceil(debt / interval))
   reply[r + 3] = retryAfterMs
   reply[r + 4] = math.ceil(debt / 1000)
   reply[r + 5] = refusals

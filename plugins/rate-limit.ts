@@ -15,7 +15,7 @@ import { decisionHeaders } from './rate-limit/response-headers.js'
 // The plugin's parts are in rate-limit/: options (schemas), policies (each route's),
 // fast-path (refusals answered from the deny cache), response-headers (onSend).
 export * from '../lib/public/common.js'
-export { TokenBucket, type TokenBucketOptions } from '../lib/rate-limit/token-bucket.js'
+export { TokenBucket, type RateLimitClock, type TokenBucketOptions } from '../lib/rate-limit/token-bucket.js'
 export type { CapacityPolicy, FailPolicy, RatePolicy, WindowPolicy } from '../lib/rate-limit/policy.js'
 export type { Decision, DecisionSource } from '../lib/rate-limit/token-bucket-script.js'
 export { RateLimitStoreError, type LimitState } from '../lib/rate-limit/limiter-store.js'
@@ -57,7 +57,8 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
     onStoreError: opts.onStoreError,
     denyCacheSize: opts.denyCacheSize,
     localBucketSize: opts.localBucketSize,
-    maxBatch: opts.maxBatch
+    maxBatch: opts.maxBatch,
+    clock: opts.clock
   })
   // a failure here is fine: EVALSHA reloads a script on NOSCRIPT
   await bucket.loadScripts()

@@ -33,9 +33,12 @@ export class TakeBatch {
   readonly maxBatch: number
   #queue: Pending[] = []
   readonly #endOfTurn: EndOfTurn
+  /** The time to decide at, µs since the epoch (clock 'process'); unset: the store's (Redis TIME). */
+  readonly #nowUs: (() => number) | undefined
 
-  constructor (store: Store, maxBatch = DEFAULT_MAX_BATCH) {
+  constructor (store: Store, maxBatch = DEFAULT_MAX_BATCH, nowUs?: () => number) {
     this.store = store
+    this.#nowUs = nowUs
     // on a Cluster a batch holds the keys of one node (store.batchGroup)
     this.maxBatch = store.kind === 'redis' ? Math.max(1, Math.floor(maxBatch)) : 1
     this.#endOfTurn = new EndOfTurn(this.#flush)
@@ -43,7 +46,7 @@ export class TakeBatch {
 
   /** Decides for one bucket; `args` are the script's four for it. */
   run (key: string, args: readonly ScriptArg[]): Promise<Result<BucketReply>> {
-    if (this.maxBatch === 1) return this.store.runScript(tokenBucketScript, [key], args).then(first)
+    if (this.maxBatch === 1) return this.store.runScript(tokenBucketScript, [key], this.#timed(args)).then(first)
     // a batch is sent at the end of the turn, outside the caller's request: its budget is read here, as the
     // store reads it for a call of its own (lib/request-budget.ts), or a take after an outage would wait a deadline
     if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
@@ -65,7 +68,7 @@ export class TakeBatch {
 
   #send (batch: Pending[]): void {
     const keys = batch.map((p) => p.key)
-    const args = batch.flatMap((p) => p.args)
+    const args = this.#timed(batch.flatMap((p) => p.args))
     // runScript never rejects: every outcome arrives in the callback
     this.store.runScript(tokenBucketScript, keys, args).then((reply) => {
       if (reply.ok && reply.value.length === batch.length) {
@@ -81,6 +84,11 @@ export class TakeBatch {
         for (const p of batch) p.resolve(reply)
       }
     })
+  }
+
+  /** The script's arguments with the time appended when the limiter keeps its own clock. */
+  #timed (args: readonly ScriptArg[]): readonly ScriptArg[] {
+    return this.#nowUs === undefined ? args : [...args, this.#nowUs()]
   }
 }
 

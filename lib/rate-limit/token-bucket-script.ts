@@ -46,12 +46,12 @@ const MAX_WAIT = 1e15
 export const MODE = { dryRun: 1, continueExceeding: 2, exponentialBackoff: 4, countRefusals: 8, banUnit: 16 } as const
 
 function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: readonly string[]): ScriptReply {
-  if (args.length !== 4 * keys.length) {
-    throw new Error(`INVALID_ARGUMENT expected four arguments per key, got ${args.length} for ${keys.length}`)
+  if (args.length !== 4 * keys.length && args.length !== 4 * keys.length + 1) {
+    throw new Error(`INVALID_ARGUMENT expected four arguments per key (and optionally the time), got ${args.length} for ${keys.length}`)
   }
   // every bucket is parsed and checked before any is decided: a bad one writes nothing at all
   const num: number[] = []
-  for (let i = 0; i < args.length; i += 4) {
+  for (let i = 0; i + 4 <= args.length; i += 4) {
     const capacity = luaNumber(args[i])
     const interval = luaNumber(args[i + 1])
     const cost = luaNumber(args[i + 2])
@@ -64,7 +64,12 @@ function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: rea
     num.push(capacity, interval, cost)
   }
 
-  const now = ctx.nowMs() * 1000
+  // the caller's time (clock 'process'), else the store's
+  let now = ctx.nowMs() * 1000
+  if (args.length > 4 * keys.length) {
+    now = luaNumber(args[args.length - 1])
+    if (Number.isNaN(now) || now < 0 || !Number.isInteger(now)) throw new Error('INVALID_ARGUMENT the time must be whole microseconds since the epoch')
+  }
   const reply: number[] = []
   keys.forEach((key, k) => {
     const capacity = num[3 * k] as number
@@ -89,7 +94,10 @@ function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: rea
 
     const window = capacity * interval
     const after = fullAt + cost * interval
-    const allowed = after - now <= window
+    // a ban (mode 16 × (ban + 1)) holds until the bucket is full again
+    const ban = Math.floor(mode / 16) - 1
+    let banned = ban >= 0 && streak > ban && fullAt > now
+    const allowed = after - now <= window && !banned
     let debt = fullAt - now
     let retryAfterMs = 0
     let refusals = 0
@@ -106,18 +114,19 @@ function tokenBucketTwin (ctx: ScriptContext, keys: readonly string[], args: rea
         if (!dry) {
           // a penalty: the bucket is full again only `refill` from now (tokens come back at the usual rate meanwhile)
           let refill = 0
-          const ban = Math.floor(mode / 16) - 1
           if (Math.floor(mode / 4) % 2 === 1) refill = Math.min(window * 2 ** (refusals - 1), MAX_WAIT)
           else if (Math.floor(mode / 2) % 2 === 1) refill = window
           if (ban >= 0 && refusals === ban + 1 && refill < window) refill = window
           if (now + refill > fullAt) fullAt = now + refill
           debt = fullAt - now
+          banned = ban >= 0 && refusals > ban
           ctx.set(key, `${fullAt}:${refusals}`, Math.ceil(debt / 1000))
         }
       }
-      retryAfterMs = Math.ceil((fullAt + cost * interval - now - window) / 1000)
+      // banned: no token before the bucket is full
+      retryAfterMs = Math.ceil((banned ? debt : fullAt + cost * interval - now - window) / 1000)
     }
-    reply.push(allowed ? 1 : 0, Math.max(0, capacity - Math.ceil(debt / interval)), retryAfterMs, Math.ceil(debt / 1000), refusals)
+    reply.push(allowed ? 1 : 0, banned ? 0 : Math.max(0, capacity - Math.ceil(debt / interval)), retryAfterMs, Math.ceil(debt / 1000), refusals)
   })
   return reply
 }

@@ -33,7 +33,27 @@ export interface TokenBucketOptions {
   maxBatch?: number
   /** Buckets the in-process stand-in keeps (policy `local`). Default 10,000. */
   localBucketSize?: number
+  /**
+   * Whose clock times the buckets on Redis: `redis` (its TIME, the default:
+   * every instance agrees) or `process` (this process's `Date.now()`, sent
+   * with each call: what a test suite that fakes timers wants; on several
+   * instances it trusts their clocks to agree). The memory store always
+   * keeps this process's time.
+   */
+  clock?: RateLimitClock
 }
+
+export type RateLimitClock = 'redis' | 'process'
+
+/**
+ * The real time, whatever a test suite fakes later: fake-timer libraries
+ * replace `Date`, not a reference taken at load. Redis TIME is real, so the
+ * deny cache times its refusals on this clock when Redis decides.
+ */
+const realNow = Date.now
+/** This process's time, as faked or not. */
+const processNow = (): number => Date.now()
+const processNowUs = (): number => Date.now() * 1000
 
 export class TokenBucket {
   readonly context: ComponentContext
@@ -41,6 +61,7 @@ export class TokenBucket {
   readonly keys: KeyBuilder
   readonly metrics: CacheMetrics
   readonly onStoreError: FailPolicy
+  readonly clock: RateLimitClock
   readonly denyCache: DenyCache
   /** Degraded decisions (made without the store) since start, by fail policy. */
   readonly degraded: Record<FailPolicy, number> = { open: 0, closed: 0, local: 0 }
@@ -53,9 +74,12 @@ export class TokenBucket {
     this.keys = context.keys
     this.metrics = context.metrics
     this.onStoreError = options.onStoreError ?? 'open'
-    this.denyCache = new DenyCache(options.denyCacheSize ?? 10_000)
+    const onRedis = this.store.kind === 'redis'
+    this.clock = options.clock ?? 'redis'
+    // the deny cache keeps the time the bucket is decided on
+    this.denyCache = new DenyCache(options.denyCacheSize ?? 10_000, onRedis && this.clock === 'redis' ? realNow : processNow)
     this.#local = new MemoryData(options.localBucketSize ?? 10_000)
-    this.#batch = new TakeBatch(this.store, options.maxBatch)
+    this.#batch = new TakeBatch(this.store, options.maxBatch, onRedis && this.clock === 'process' ? processNowUs : undefined)
   }
 
   /** Loads the script ahead of first use (EVALSHA reloads on NOSCRIPT anyway). */

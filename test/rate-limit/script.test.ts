@@ -107,7 +107,7 @@ for (const { name, store } of await storeBackends('test')) {
       t.same([await store.exists('test:ok1'), await store.exists('test:ok2')], [{ ok: true, value: false }, { ok: true, value: false }], 'neither good bucket was taken from')
       const short = await store.runScript(tokenBucketScript, ['test:ok1', 'test:ok2'], [3, HOUR_PER_TOKEN, 1, '0', 3])
       t.equal(!short.ok && short.error.code, 'INVALID_ARGUMENT')
-      t.match(!short.ok && short.error.message, /four arguments per key, got 5 for 2/)
+      t.match(!short.ok && short.error.message, /four arguments per key \(and optionally the time\), got 5 for 2/)
     })
 
     t.test('a stored value that is not a number counts as a full bucket', async (t) => {
@@ -208,11 +208,15 @@ t.test('penalties at a fixed time: continue exceeding, exponential backoff, a ba
   now += 1_000_000
   empty('ban', ban1)
   now += 400
-  t.same([call('ban', ban1), call('ban', ban1), call('ban', ban1)], [[false, 100, 1], [false, 500, 2], [false, 500, 3]],
-    'a ban of 1: the second refusal in a row empties the bucket for a whole refill; the count goes on')
+  t.same([call('ban', ban1), call('ban', ban1), call('ban', ban1)], [[false, 100, 1], [false, 1000, 2], [false, 1000, 3]],
+    'a ban of 1: the second refusal in a row empties the bucket for a whole refill, and no token comes before it is full; the count goes on')
   now += 500
-  t.same(call('ban', ban1), [true, 0, 0], 'then tokens come back as usual')
-  t.equal(data.get('ban'), String((now + 1000) * 1000), 'an allowed take forgets the count')
+  t.same(call('ban', ban1), [false, 500, 4], 'banned: refused although a token is back')
+  t.same(tokenBucketScript.decode(tokenBucketScript.twin(ctx, ['ban'], ['2', '500000', '1', String(ban1 + MODE.dryRun)]))[0],
+    { allowed: false, remaining: 0, retryAfterMs: 500, resetMs: 500, refusals: 5 }, 'a dry run sees the ban, with no token to claim')
+  now += 500
+  t.same(call('ban', ban1), [true, 0, 0], 'full again: the ban is over')
+  t.equal(data.get('ban'), String((now + 500) * 1000), 'an allowed take forgets the count')
 
   empty('zero', ban1)
   call('zero', ban1)
