@@ -9,6 +9,8 @@ import { LRUCache } from 'lru-cache'
  */
 
 interface Refusal {
+  /** Epoch ms at which the store refused. */
+  at: number
   /** Epoch ms before which a request of at least `cost` is refused. */
   until: number
   cost: number
@@ -26,25 +28,23 @@ export interface RememberedRefusal {
 export class DenyCache {
   readonly #entries: LRUCache<string, Refusal>
   readonly #enabled: boolean
-  /** Epoch ms on the clock the bucket's decisions are made on (see TokenBucket's `clock`). */
-  readonly #now: () => number
 
   /** `maxEntries` 0 turns the cache off. */
-  constructor (maxEntries: number, now: () => number = () => Date.now()) {
+  constructor (maxEntries: number) {
     this.#entries = new LRUCache<string, Refusal>({ max: Math.max(1, maxEntries) })
     this.#enabled = maxEntries > 0
-    this.#now = now
   }
 
-  remember (key: string, cost: number, retryAfterMs: number, resetMs: number, remaining: number, now = this.#now()): void {
-    if (this.#enabled) this.#entries.set(key, { until: now + retryAfterMs, cost, fullAt: now + resetMs, remaining })
+  remember (key: string, cost: number, retryAfterMs: number, resetMs: number, remaining: number, now = Date.now()): void {
+    if (this.#enabled) this.#entries.set(key, { at: now, until: now + retryAfterMs, cost, fullAt: now + resetMs, remaining })
   }
 
   /** The refusal still standing for a request of `cost` on `key`, if any. */
-  refusal (key: string, cost: number, now = this.#now()): RememberedRefusal | undefined {
+  refusal (key: string, cost: number, now = Date.now()): RememberedRefusal | undefined {
     const entry = this.#entries.get(key)
     if (entry === undefined || cost < entry.cost) return undefined
-    if (entry.until <= now) {
+    // expired, or the clock went back (a test suite faking Date from 0): the store decides again
+    if (entry.until <= now || now < entry.at) {
       this.#entries.delete(key)
       return undefined
     }

@@ -45,14 +45,6 @@ export interface TokenBucketOptions {
 
 export type RateLimitClock = 'redis' | 'process'
 
-/**
- * The real time, whatever a test suite fakes later: fake-timer libraries
- * replace `Date`, not a reference taken at load. Redis TIME is real, so the
- * deny cache times its refusals on this clock when Redis decides.
- */
-const realNow = Date.now
-/** This process's time, as faked or not. */
-const processNow = (): number => Date.now()
 const processNowUs = (): number => Date.now() * 1000
 
 export class TokenBucket {
@@ -76,8 +68,7 @@ export class TokenBucket {
     this.onStoreError = options.onStoreError ?? 'open'
     const onRedis = this.store.kind === 'redis'
     this.clock = options.clock ?? 'redis'
-    // the deny cache keeps the time the bucket is decided on
-    this.denyCache = new DenyCache(options.denyCacheSize ?? 10_000, onRedis && this.clock === 'redis' ? realNow : processNow)
+    this.denyCache = new DenyCache(options.denyCacheSize ?? 10_000)
     this.#local = new MemoryData(options.localBucketSize ?? 10_000)
     this.#batch = new TakeBatch(this.store, options.maxBatch, onRedis && this.clock === 'process' ? processNowUs : undefined)
   }

@@ -235,6 +235,53 @@ t.test('batching on Redis answers under fake timers', async (t) => {
   t.same(replies.map((r) => r.statusCode).sort(), [200, 200, 200, 429], 'every request answered, by one shared bucket')
 })
 
+t.test('fake timers on Redis: clock \'process\' refills with the faked Date; the default keeps Redis TIME', async (t) => {
+  await redis.flush()
+  // 2 a second: a token back every 500 ms
+  const processClock = await cachekitApp(t, 'redis', { cache: { prefix: 'cp' }, rateLimit: { max: 2, timeWindow: 1000, clock: 'process' } })
+  processClock.get('/', async () => ({ ok: true }))
+  const redisClock = await cachekitApp(t, 'redis', { cache: { prefix: 'cr' }, rateLimit: { max: 2, timeWindow: 1000 } })
+  redisClock.get('/', async () => ({ ok: true }))
+  await processClock.ready()
+  await redisClock.ready()
+  t.equal(processClock.tokenBucket.clock, 'process')
+  t.equal(redisClock.tokenBucket.clock, 'redis')
+  // as a user's suite does: Date at 0, moved only by tick
+  mock.timers.enable({ apis: ['Date', 'setTimeout', 'setInterval', 'setImmediate'], now: 0 })
+  t.teardown(() => { mock.timers.reset() })
+  const burst = async (app: FastifyInstance) => [(await from(app, '10.0.0.1')).statusCode, (await from(app, '10.0.0.1')).statusCode, (await from(app, '10.0.0.1')).statusCode]
+  t.same(await burst(processClock), [200, 200, 429])
+  t.same(await burst(redisClock), [200, 200, 429])
+  // a whole hour of faked time: Redis TIME has moved by milliseconds
+  mock.timers.tick(HOUR)
+  t.same(await burst(processClock), [200, 200, 429], 'clock process: the faked hour refilled the bucket')
+  const stuck = await from(redisClock, '10.0.0.1')
+  t.equal(stuck.statusCode, 429, 'default: the bucket is timed by Redis, where no time has passed')
+  t.ok(Number(stuck.headers['retry-after']) >= 1, 'and it says so: a wait of Redis time')
+  mock.timers.reset()
+  const fullAt = Number(await redis.client().get((await redis.client().keys('cp:ratelimit:*'))[0] as string))
+  t.ok(fullAt > HOUR * 1000 && fullAt < 2 * HOUR * 1000, `the process clock's instant (µs of faked time) is stored: ${fullAt}`)
+  t.equal((await from(processClock, '10.0.0.1')).statusCode, 200, 'timers real again: real time is far past the faked hour, so the bucket is full')
+})
+
+t.test('clock must be redis or process', async (t) => {
+  await t.rejects(cachekitApp(t, 'memory', { rateLimit: { clock: 'wall' as 'redis' } }), /clock/)
+})
+
+t.test('the deny cache drops a refusal when the clock goes back (a suite faking Date from 0)', async (t) => {
+  await redis.flush()
+  const app = await cachekitApp(t, 'redis', { rateLimit: { max: 1, timeWindow: HOUR } })
+  app.get('/', async () => ({ ok: true }))
+  t.same([(await from(app, '10.0.0.1')).statusCode, (await from(app, '10.0.0.1')).statusCode], [200, 429])
+  t.equal(app.tokenBucket.denyCache.size, 1, 'the refusal is remembered, on real time')
+  await redis.flush()
+  mock.timers.enable({ apis: ['Date'], now: 0 })
+  t.teardown(() => { mock.timers.reset() })
+  const after = await from(app, '10.0.0.1')
+  mock.timers.reset()
+  t.equal(after.statusCode, 200, 'asked Redis again (emptied), not answered with a wait of 56 years')
+})
+
 t.test('skipOnError is open (true) or closed (false), at the plugin level and per route', async (t) => {
   const app = await cachekitApp(t, 'memory', { rateLimit: { max: 5, timeWindow: HOUR } })
   app.get('/default', async () => ({ ok: true }))

@@ -149,6 +149,36 @@ t.test('twin and Lua agree on the penalties', async (t) => {
   }
 })
 
+t.test('at a time given in ARGV (clock process), twin and Lua agree exactly, a ban holding until the bucket is full', async (t) => {
+  const [redisSide, memorySide] = await storeBackends('parity-time')
+  const ban1 = String(MODE.countRefusals + MODE.banUnit * 2)
+  // 2 tokens, one back every 500 ms; µs since the epoch, as Date.now() * 1000 would give
+  const t0 = 1_000_000_000_000_000
+  const steps: Array<[number, string]> = [[0, ban1], [0, ban1], [400, ban1], [400, ban1], [900, ban1], [1399, ban1], [1400, ban1], [1400, '1'], [5000, '0']]
+  const answers = []
+  for (const side of [redisSide, memorySide]) {
+    const seen = []
+    for (const [ms, mode] of steps) {
+      const r = one(await side?.store.runScript(tokenBucketScript, ['parity-time:k'], [2, 500_000, 1, mode, t0 + ms * 1000]) as Result<BucketReply[]>)
+      seen.push(r?.ok ? [r.value.allowed, r.value.remaining, r.value.retryAfterMs, r.value.resetMs, r.value.refusals] : r?.error.code)
+    }
+    answers.push(seen)
+  }
+  t.same(answers[1], answers[0], 'same answers to the millisecond')
+  t.same(answers[0], [
+    [true, 1, 0, 500, 0], [true, 0, 0, 1000, 0],
+    [false, 0, 100, 600, 1], // a token is 100 ms away
+    [false, 0, 1000, 1000, 2], // the second refusal in a row exceeds the ban of 1: banned until full, a whole refill from now
+    [false, 0, 500, 500, 3], // a token is back (500 ms later), but the ban holds
+    [false, 0, 1, 1, 4],
+    [true, 1, 0, 500, 0], // full: the ban is over
+    [true, 1, 0, 500, 0], // a dry run at the same instant
+    [true, 1, 0, 500, 0] // a plain take, long after
+  ])
+  const bad = await redisSide?.store.runScript(tokenBucketScript, ['parity-time:k'], [2, 500_000, 1, '0', 'soon'])
+  t.equal(bad?.ok === false && bad.error.code, 'INVALID_ARGUMENT', 'a time that is not whole µs is refused')
+})
+
 t.test('twin and Lua agree on a call that decides several buckets', async (t) => {
   const [redisSide, memorySide] = await storeBackends('parity-many')
   const keys = ['parity-many:a', 'parity-many:b', 'parity-many:a', 'parity-many:c', 'parity-many:a', 'parity-many:b']
