@@ -118,6 +118,8 @@ export class CacheMetrics {
   readonly #latency = new Map<string, Map<string, Map<string, Buckets>>>()
   /** `namespace|policy|outcome|source` → decisions made (the rate limiter's, by policy). */
   readonly #decisions = new Map<string, { labels: Record<DecisionLabel, string>, count: number }>()
+  /** The same rows by namespace → policy → outcome → source: found per request without making a string. */
+  readonly #decisionRows = new Map<string, Map<string, Map<string, Map<string, { count: number }>>>>()
 
   constructor (options: CacheMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry()
@@ -178,10 +180,19 @@ export class CacheMetrics {
    * refused) and `source` (store, deny-cache, local, open).
    */
   decision (namespace: string, policy: string, outcome: string, source: string): void {
+    const known = this.#decisionRows.get(namespace)?.get(policy)?.get(outcome)?.get(source)
+    if (known !== undefined) { known.count++; return }
     const id = `${namespace}|${policy}|${outcome}|${source}`
-    const known = this.#decisions.get(id)
-    if (known !== undefined) known.count++
-    else this.#decisions.set(id, { labels: { namespace, policy, outcome, source }, count: 1 })
+    let row = this.#decisions.get(id)
+    if (row === undefined) this.#decisions.set(id, row = { labels: { namespace, policy, outcome, source }, count: 0 })
+    row.count++
+    let policies = this.#decisionRows.get(namespace)
+    if (policies === undefined) this.#decisionRows.set(namespace, policies = new Map())
+    let outcomes = policies.get(policy)
+    if (outcomes === undefined) policies.set(policy, outcomes = new Map())
+    let sources = outcomes.get(outcome)
+    if (sources === undefined) outcomes.set(outcome, sources = new Map())
+    sources.set(source, row)
   }
 
   /** Decisions counted so far, one row per namespace, policy, outcome and source. */
@@ -261,6 +272,7 @@ export class CacheMetrics {
       this.#namespaces.clear()
       this.#latency.clear()
       this.#decisions.clear()
+      this.#decisionRows.clear()
     } else {
       this.#namespaces.delete(namespace)
     }

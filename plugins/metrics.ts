@@ -44,11 +44,13 @@ export default fp<MetricsPluginOptions>(async function cachekitMetrics (fastify,
   if (opts.processMetrics) collectDefaultMetrics({ register: metrics.registry })
   fastify.decorate('cacheMetrics', metrics)
   // the rate limiter leaves each request's decision on the request: counted here by policy and outcome
-  fastify.addHook('onResponse', async (request) => {
+  // (a callback hook: an async one costs every response of the app a promise)
+  fastify.addHook('onResponse', (request, _reply, done) => {
     const state = (request as { rateLimitDecision?: RateLimitState | null }).rateLimitDecision
     if (state !== null && state !== undefined) {
       metrics.decision(METRICS_NAMESPACES.rateLimit, state.scope, state.decision.allowed ? 'allowed' : 'refused', state.decision.source)
     }
+    done()
   })
 }, {
   fastify: '5.x',

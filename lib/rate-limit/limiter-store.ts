@@ -110,13 +110,18 @@ const REAL_WINDOW = Symbol('cachekit.realTimeWindow')
 type TicketWindow = ((req: unknown, key: string) => number | Promise<number>) & { [REAL_WINDOW]: Window }
 
 /**
- * A limiter's requests on their way to `incr`, by key. @fastify/rate-limit
- * calls `timeWindow(req, key)` and then, after a fixed number of microtask
- * turns and nothing else, `incr(key, …)` with the window it got: so the
- * requests of one key reach `incr` in the order they asked for their window.
+ * A limiter's requests on their way to `incr`. @fastify/rate-limit calls
+ * `timeWindow(req, key)` and then, after a fixed number of microtask turns
+ * and nothing else, `incr(key, …)` with the window it got: so requests reach
+ * `incr` in the order they asked for their window, and the first ticket of
+ * the key is nearly always the oldest one. A queue (two arrays, a head)
+ * rather than a map of queues by key: no map entry or array made and dropped
+ * per request, and it empties every turn.
  */
 class Tickets {
-  readonly #pending = new Map<string, unknown[]>()
+  #keys: string[] = []
+  #requests: unknown[] = []
+  #head = 0
 
   /** Replaces `params.timeWindow` with one that files the request (once; inherited ones are unwrapped); answers the real window. */
   install (params: LimiterParams): Window {
@@ -131,22 +136,37 @@ class Tickets {
   }
 
   #file (request: unknown, key: string | number): void {
-    const id = String(key)
-    const queue = this.#pending.get(id)
-    if (queue === undefined) this.#pending.set(id, [request])
-    else queue.push(request)
+    // a ticket nobody redeems (the window asked for by someone else) must not pile up
+    if (this.#keys.length - this.#head >= MAX_TICKETS) this.#take(this.#head)
+    this.#keys.push(String(key))
+    this.#requests.push(request)
   }
 
   /** The request that asked for its window under `key` first, if any (a store called directly has none). */
   redeem (key: string | number): unknown {
     const id = String(key)
-    const queue = this.#pending.get(id)
-    if (queue === undefined) return undefined
-    const request = queue.shift()
-    if (queue.length === 0) this.#pending.delete(id)
+    const keys = this.#keys
+    for (let i = this.#head; i < keys.length; i++) {
+      if (keys[i] === id) return this.#take(i)
+    }
+    return undefined
+  }
+
+  #take (i: number): unknown {
+    const request = this.#requests[i]
+    if (i === this.#head) {
+      this.#requests[i] = undefined
+      if (++this.#head === this.#keys.length) { this.#keys.length = 0; this.#requests.length = 0; this.#head = 0 }
+    } else {
+      this.#keys.splice(i, 1)
+      this.#requests.splice(i, 1)
+    }
     return request
   }
 }
+
+/** Tickets a limiter holds at most (requests between their window and their take). */
+const MAX_TICKETS = 10_000
 
 /** Identities hashed, remembered: the same clients come back, and an HMAC per request is a measurable share of the hot path. */
 const MAX_HASHES = 10_000

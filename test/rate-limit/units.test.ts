@@ -96,3 +96,28 @@ t.test('many identities: hashes are remembered, boundedly, and stay right when t
   t.ok(first.every((current) => current === 1), 'each identity its own bucket')
   t.same([await call('client-0'), await call('client-10049')], [2, 2], 'the same identity finds its bucket again, before and after the memo was cleared')
 })
+
+t.test('each decision is left on the request that asked for its window, whatever the order of the takes', async (t) => {
+  const bucket = new TokenBucket(new ComponentContext({ store: new MemoryStore({ prefix: 'k' }), keys: new KeyBuilder({ prefix: 'k' }) }))
+  const recorded: Array<[string, number | null]> = []
+  const Store = tokenBucketStore(bucket, { cost: 1, hashIdentities: false, record: (request, s) => { recorded.push([(request as { name: string }).name, s.decision.remaining]) } })
+  const params = { max: 5, timeWindow: 60_000 }
+  const store = new Store(params)
+  // as @fastify/rate-limit does: the window first (with the request), then the take (without it)
+  const ask = params.timeWindow as unknown as (request: unknown, key: string) => number
+  const take = (key: string) => new Promise((resolve) => { store.incr(key, resolve, 60_000, 5) })
+  t.equal(ask({ name: 'a1' }, 'a'), 60_000)
+  ask({ name: 'b1' }, 'b')
+  ask({ name: 'a2' }, 'a')
+  await take('b')
+  await take('a')
+  await take('a')
+  t.same(recorded, [['b1', 4], ['a1', 4], ['a2', 3]], 'by key, oldest first, though b was taken before a')
+  await take('c')
+  t.equal(recorded.length, 3, 'a take nobody asked a window for reports to no request')
+
+  // windows asked for and never taken are dropped, oldest first, beyond 10,000
+  for (let i = 0; i < 10_001; i++) ask({ name: `x${i}` }, 'x')
+  await take('x')
+  t.same(recorded[3], ['x1', 4], 'the oldest (x0) was dropped')
+})
