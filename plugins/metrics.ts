@@ -2,11 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, type Registry } from 'prom-client'
 import { CacheMetrics } from '../lib/metrics.js'
-import { METRICS_NAMESPACES } from '../lib/namespaces.js'
 import { checkOptions } from '../lib/options.js'
-
-/** What the rate-limit plugin leaves on a request it decided (`request.rateLimitDecision`), as read here. */
-interface RateLimitState { scope: string, decision: { allowed: boolean, source: string } }
 
 // This file is the `fastify-cachekit/metrics` entry point: the plugin and what its users need.
 export * from '../lib/public/common.js'
@@ -43,15 +39,6 @@ export default fp<MetricsPluginOptions>(async function cachekitMetrics (fastify,
   const metrics = new CacheMetrics({ registry, prefix: opts.prefix })
   if (opts.processMetrics) collectDefaultMetrics({ register: metrics.registry })
   fastify.decorate('cacheMetrics', metrics)
-  // the rate limiter leaves each request's decision on the request: counted here by policy and outcome
-  // (a callback hook: an async one costs every response of the app a promise)
-  fastify.addHook('onResponse', (request, _reply, done) => {
-    const state = (request as { rateLimitDecision?: RateLimitState | null }).rateLimitDecision
-    if (state !== null && state !== undefined) {
-      metrics.decision(METRICS_NAMESPACES.rateLimit, state.scope, state.decision.allowed ? 'allowed' : 'refused', state.decision.source)
-    }
-    done()
-  })
 }, {
   fastify: '5.x',
   name: 'cachekit-metrics',

@@ -5,6 +5,7 @@ import { refusalError } from '../lib/rate-limit/headers.js'
 import { ipIdentity, ipv6SubnetOf, userIdentity } from '../lib/rate-limit/identity.js'
 import { tokenBucketStore, type LimitState } from '../lib/rate-limit/limiter-store.js'
 import { TokenBucket } from '../lib/rate-limit/token-bucket.js'
+import { METRICS_NAMESPACES } from '../lib/namespaces.js'
 import { fastPath, fastPathFits, neutralOptions } from './rate-limit/fast-path.js'
 import { splitOptions, type TokenBucketPluginOptions, type TokenBucketRouteOptions } from './rate-limit/options.js'
 import { answerOutages } from './rate-limit/outage.js'
@@ -76,11 +77,18 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
   const assign = assignPolicies(opts)
 
   const generate = identityOf(peer.keyGenerator, opts.identity, peer.ipv6Subnet)
+  // each decision is left on its request (headers, bodies, your code) and counted as it is made, by route policy
+  // (not in an onResponse hook: any such hook costs every response of the app its listeners and timestamps)
+  const metrics = fastify.cache.context.metrics
+  const record = (request: unknown, state: LimitState): void => {
+    (request as FastifyRequest).rateLimitDecision = state
+    metrics.decision(METRICS_NAMESPACES.rateLimit, state.scope, state.decision.allowed ? 'allowed' : 'refused', state.decision.source)
+  }
   const Store = tokenBucketStore(bucket, {
     cost: opts.cost,
     onStoreError: opts.onStoreError,
     hashIdentities: opts.hashIdentities,
-    record: (request, state) => { (request as FastifyRequest).rateLimitDecision = state }
+    record
   })
   // the fast path answers refusals as the defaults make them: off when options would make them otherwise
   const fastPathOn = opts.denyCacheSize > 0 && neutralOptions(peer)
@@ -88,7 +96,7 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
   fastify.addHook('onRoute', function (route) {
     assign(route)
     // @fastify/rate-limit's onRoute hook runs next and appends its hook right after this one
-    if (fastPathOn && fastPathFits(route, this)) route.onRequest = [route.onRequest ?? []].flat().concat(fastPath(route, Store.limiterOf, generate))
+    if (fastPathOn && fastPathFits(route, this)) route.onRequest = [route.onRequest ?? []].flat().concat(fastPath(route, Store.limiterOf, generate, record))
   })
   fastify.addHook('onSend', decisionHeaders(opts))
 

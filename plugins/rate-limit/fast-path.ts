@@ -50,7 +50,7 @@ function refuse (reply: FastifyReply, state: LimitState): void {
  * later hooks; otherwise it leaves the key it generated for @fastify/rate-limit.
  */
 export function fastPath (route: RouteOptions, limiterOf: (route: object) => TokenBucketLimiterStore | undefined,
-  generate: (request: FastifyRequest) => unknown): onRequestHookHandler {
+  generate: (request: FastifyRequest) => unknown, record: (request: FastifyRequest, state: LimitState) => void): onRequestHookHandler {
   let limiter: TokenBucketLimiterStore | undefined
   return function rateLimitFastPath (request, reply, done) {
     limiter ??= limiterOf(route) as TokenBucketLimiterStore
@@ -58,7 +58,7 @@ export function fastPath (route: RouteOptions, limiterOf: (route: object) => Tok
     request.rateLimitKey = key
     const state = typeof key === 'string' || typeof key === 'number' ? limiter.standingRefusal(key) : undefined
     if (state === undefined) { done(); return }
-    request.rateLimitDecision = state
+    record(request, state)
     refuse(reply, state)
   }
 }
