@@ -12,6 +12,8 @@ import { fileRedis } from '../helpers/backends.js'
 import { faultyStore } from '../helpers/faulty-store.js'
 import { memoryStore, redisStore } from '../helpers/stores.js'
 import { ComponentContext } from '../../lib/context.js'
+import { EndOfTurn } from '../../lib/rate-limit/end-of-turn.js'
+import { mock } from 'node:test'
 
 // The calls made in one event-loop turn share one EVALSHA: counted on a real
 // Redis with INFO commandstats, and each caller still gets its own answer.
@@ -129,4 +131,23 @@ t.test('the token bucket batches its takes: concurrent takes on one bucket stay 
   const decisions = await Promise.all(Array.from({ length: 100 }, () => bucket.take('shared', { capacity: 30, refillPerSecond: 1 / 3600 })))
   t.equal(decisions.filter((d) => d.ok && d.value.allowed).length, 30, 'exactly the capacity is granted')
   t.ok(await evalshaCalls() <= 2, 'in one or two script calls, not 100')
+})
+
+t.test('the end of a turn: once however often asked; by the message port when setImmediate is faked, and once only', async (t) => {
+  let calls = 0
+  const end = new EndOfTurn(() => { calls++ })
+  end.schedule()
+  end.schedule()
+  await new Promise((resolve) => { setImmediate(resolve) })
+  t.equal(calls, 1, 'Node\'s setImmediate: one call for the turn')
+
+  mock.timers.enable({ apis: ['setImmediate'] })
+  t.teardown(() => { mock.timers.reset() })
+  end.schedule()
+  // the faked setImmediate never fires on its own; the port does
+  await new Promise((resolve) => { const wait = (): void => { if (calls === 2) resolve(null); else setTimeout(wait, 1) }; wait() })
+  t.equal(calls, 2, 'called back by the port')
+  mock.timers.tick(1)
+  t.equal(calls, 2, 'the faked setImmediate, run later, finds nothing scheduled')
+  mock.timers.reset()
 })

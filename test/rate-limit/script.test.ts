@@ -175,8 +175,12 @@ t.test('at a time given in ARGV (clock process), twin and Lua agree exactly, a b
     [true, 1, 0, 500, 0], // a dry run at the same instant
     [true, 1, 0, 500, 0] // a plain take, long after
   ])
-  const bad = await redisSide?.store.runScript(tokenBucketScript, ['parity-time:k'], [2, 500_000, 1, '0', 'soon'])
-  t.equal(bad?.ok === false && bad.error.code, 'INVALID_ARGUMENT', 'a time that is not whole µs is refused')
+  for (const side of [redisSide, memorySide]) {
+    for (const time of ['soon', '-1', '1.5']) {
+      const bad = await side?.store.runScript(tokenBucketScript, ['parity-time:k'], [2, 500_000, 1, '0', time])
+      t.equal(bad?.ok === false && bad.error.code, 'INVALID_ARGUMENT', `${side?.name ?? ''}: a time of ${time} is refused`)
+    }
+  }
 })
 
 t.test('twin and Lua agree on a call that decides several buckets', async (t) => {
