@@ -1,4 +1,5 @@
 import { Cluster, Redis } from 'ioredis'
+import { mock } from 'node:test'
 import t from 'tap'
 import { CircuitBreaker } from '../../lib/breaker.js'
 import { RedisStore } from '../../lib/store/redis-store.js'
@@ -131,6 +132,16 @@ t.test('a failed breaker probe re-opens it at once', async (t) => {
   t.equal(b.state, 'open')
   b.reset()
   t.equal(b.state, 'closed', 'reset closes (a fresh connection)')
+})
+
+t.test('an open breaker probes when the clock goes back (fake timers from 0), not decades later', async (t) => {
+  const b = new CircuitBreaker({ failureThreshold: 1, cooldownMs: 60_000 })
+  b.failure()
+  t.equal(b.state, 'open')
+  mock.timers.enable({ apis: ['Date'], now: 0 })
+  t.teardown(() => { mock.timers.reset() })
+  t.equal(b.state, 'half-open')
+  mock.timers.reset()
 })
 
 t.test('a breaker success in between resets the count', async (t) => {
