@@ -51,11 +51,10 @@ type GetCallback = (err: any, session?: any) => void
 const defaultUserIdOf = (session: StoreSession): string | null =>
   typeof session.userId === 'string' && session.userId !== '' ? session.userId : null
 
-/** Calls back (or resolves) with the value, or with the failure's error. */
+/** Calls back (or resolves) with the value, or with the failure's error: one promise step to the callback (the save is on every changed request's path). */
 function answer<T> (result: Promise<Result<T>>, callback: ((err: unknown, value?: T) => void) | undefined): Promise<T> | undefined {
-  const done = result.then((r) => { if (!r.ok) throw r.error; return r.value })
-  if (callback === undefined) return done
-  done.then((value) => { callback(null, value) }, (err: unknown) => { callback(err) })
+  if (callback === undefined) return result.then((r) => { if (!r.ok) throw r.error; return r.value })
+  result.then((r) => { if (r.ok) callback(null, r.value); else callback(r.error) }, callback)
   return undefined
 }
 
