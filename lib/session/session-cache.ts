@@ -52,7 +52,11 @@ export interface SessionCacheOptions {
   revocationWindow?: number
   /** Encrypt values at rest (AES-256-GCM): the first key encrypts, all decrypt. */
   encryptionKeys?: readonly EncryptionKey[]
-  /** Sessions kept decoded per instance, so a read of unchanged bytes skips parsing and decrypting. Default 1024. */
+  /**
+   * Sessions kept decoded per instance, so a read of unchanged bytes skips
+   * parsing and decrypting; also how many ids a sliding cache (setSliding)
+   * remembers the stored bytes of. Default 1024.
+   */
   decodedMemoSize?: number
 }
 
@@ -125,6 +129,8 @@ export class SessionCache<T extends SessionRecord = Session> {
   readonly #tags = new Map<string, string>()
   /** Sliding caches only (made on the first setSliding): what each id was last seen to hold. */
   #seen: Map<string, Seen> | undefined
+  /** Redis refused `SET … XX KEEPTTL GET` (older than 6.2): sliding saves are full writes. */
+  #replaceRefused = false
   /** `<prefix>:sess:{` and `<prefix>:sess-rev:{`: what the builder puts before a minted id's tag. */
   readonly #sessionKeyHead: string
   readonly #tombstoneKeyHead: string
@@ -319,19 +325,21 @@ export class SessionCache<T extends SessionRecord = Session> {
     const now = Date.now()
     if (until <= now) return ok('expired')
     const seen = seenById.get(id)
-    if (seen !== undefined && seen.userId === userId && until <= seen.expiresAt) {
+    if (seen !== undefined && seen.userId === userId && until <= seen.expiresAt && !this.#replaceRefused) {
       const encoded = this.#codec.encode({ ...record, expiresAt: new Date(seen.expiresAt) })
       if (!encoded.ok) return encoded
       const expected = seen.raw
       seen.raw = encoded.value // what the next save on this instance will find there
       const replaced = await this.store.replace(seen.key, encoded.value)
-      if (!replaced.ok) {
-        seenById.delete(id)
-        return this.#failed(replaced)
-      }
       // exactly what this instance last saw: same user, same expiry, so its index entry already matches
-      if (replaced.value === expected) return ok('stored')
-      // gone (revoked or expired) or written by someone else in between: the full write decides
+      if (replaced.ok && replaced.value === expected) return ok('stored')
+      // gone (revoked or expired), written by someone else in between, or the replace failed (whether or not it
+      // ran): the full write decides, tombstone check included. A Redis that refuses the command itself (before
+      // 6.2, SET has no GET) is not asked again: every save is the full write there.
+      if (!replaced.ok) {
+        this.#failed(replaced)
+        if (replaced.error.code === 'INTERNAL') this.#replaceRefused = true
+      }
     }
     const userTag = this.#userTagOf(record)
     if (!userTag.ok) return userTag

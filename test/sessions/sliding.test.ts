@@ -3,7 +3,7 @@ import { defineScript } from '../../lib/scripts.js'
 import { StoreRecordSchema, type FastifySessionStore } from '../../lib/session/store.js'
 import { storeBackends } from '../helpers/backends.js'
 import { StoreFaults } from '../helpers/faulty-store.js'
-import { sessionCache } from '../helpers/sessions.js'
+import { KEY_A, sessionCache } from '../helpers/sessions.js'
 
 // The @fastify/session store's save: a first save, a new user or a later expiry is the full write (script,
 // tombstone check, index); a save of a session this instance knows, same user, within the expiry it was
@@ -140,15 +140,33 @@ for (const { name, store } of await storeBackends('sl', { cluster: true })) {
       t.ok(pttl > 3590_000 && pttl <= 3600_000, `${pttl} ms`)
     })
 
-    t.test('a failed replace is a failure, and the next save starts afresh', async (t) => {
+    t.test('encrypted at rest: the replace writes sealed bytes that read back', async (t) => {
+      const sealed = sessionCache(store, { ttl: 3600, encryptionKeys: [{ id: 'k1', key: KEY_A }] }).fastifySessionStore()
+      await sealed.set('sl-12', { userId: 'ida', cookie: cookieFor(10 * MINUTE) })
+      const seen = calls(t)
+      await sealed.set('sl-12', { userId: 'ida', visits: 3, cookie: cookieFor(10 * MINUTE) })
+      t.same(steps(seen), ['replace'])
+      t.match(await sealed.get('sl-12'), { userId: 'ida', visits: 3 })
+      const raw = await store.get(keyOf('sl-12'))
+      t.match(raw, { ok: true, value: /^enc1\.k1\./ }, 'sealed')
+    })
+
+    t.test('a failed replace: the full write decides; a Redis that refuses the command is not asked again', async (t) => {
       await sessions.set('sl-11', { userId: 'hal', cookie: cookieFor(10 * MINUTE) })
       const faults = calls(t)
-      faults.fail('UNAVAILABLE', { only: ['replace'] })
-      await t.rejects(sessions.set('sl-11', { userId: 'hal', visits: 1, cookie: cookieFor(10 * MINUTE) }) as Promise<unknown>, { code: 'UNAVAILABLE' })
-      faults.heal()
+      faults.fail('TIMEOUT', { only: ['replace'] })
+      await sessions.set('sl-11', { userId: 'hal', visits: 1, cookie: cookieFor(10 * MINUTE) })
+      t.same(steps(faults), ['replace', 'full write'], 'a timed-out replace may or may not have run: the full write is safe either way')
+      t.match(await sessions.get('sl-11'), { visits: 1 })
+      faults.fail('INTERNAL', { only: ['replace'] }) // what Redis 6.0 answers to SET … GET
+      const mark = faults.calls.length
       await sessions.set('sl-11', { userId: 'hal', visits: 2, cookie: cookieFor(10 * MINUTE) })
-      t.same(steps(faults).slice(-1), ['full write'], 'a full write: what is stored is not known any more')
-      t.match(await sessions.get('sl-11'), { visits: 2 })
+      await sessions.set('sl-11', { userId: 'hal', visits: 3, cookie: cookieFor(10 * MINUTE) })
+      t.same(faults.calls.slice(mark).filter((c) => c === 'replace'), ['replace'], 'refused once, then never asked')
+      t.match(await sessions.get('sl-11'), { visits: 3 })
+      t.ok(cache.metrics.stats('sessions').errors >= 2, 'the failed replaces are counted')
+      faults.fail('UNAVAILABLE')
+      await t.rejects(elsewhere.set('sl-11', { userId: 'hal', visits: 4, cookie: cookieFor(10 * MINUTE) }) as Promise<unknown>, { code: 'UNAVAILABLE' }, 'an outage reaches @fastify/session')
     })
   })
 }
