@@ -304,11 +304,8 @@ export class RedisStore extends BaseStore {
   }
 
   protected rawReplace (key: string, value: string): Promise<Result<string | null>> {
-    if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
-    const guard = this.#guardFor(key)
-    if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
     // one plain command (no script): the session store's save of a session it knows is there
-    return this.#settle(guard, this.client.set(key, value, 'KEEPTTL', 'XX', 'GET'))
+    return this.#run(key, () => this.client.set(key, value, 'KEEPTTL', 'XX', 'GET'))
   }
 
   /**

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { defineScript } from '../../lib/scripts.js'
-import { StoreRecordSchema, type FastifySessionStore } from '../../lib/session/store.js'
+import { StoreRecordSchema, type FastifySessionStore, type StoreRecord } from '../../lib/session/store.js'
+import type { Store } from '../../lib/store/store.js'
 import { storeBackends } from '../helpers/backends.js'
 import { StoreFaults } from '../helpers/faulty-store.js'
 import { KEY_A, sessionCache } from '../helpers/sessions.js'
@@ -170,3 +171,31 @@ for (const { name, store } of await storeBackends('sl', { cluster: true })) {
     })
   })
 }
+
+t.test('sliding saves: what is refused, and a bounded memory of what was seen', async (t) => {
+  const [memory] = (await storeBackends('sl-edge')).filter((b) => b.store.kind === 'memory')
+  const store = memory?.store as Store
+  const view = sessionCache(store, { ttl: 3600, decodedMemoSize: 2 }).withSchema(StoreRecordSchema)
+  const record = (id: string, userId: string | null, data: Record<string, unknown> = {}): StoreRecord => ({ id, userId, expiresAt: new Date(Date.now() + 10 * MINUTE), data })
+  t.match(await view.setSliding(record('', 'ann')), { ok: false, error: { code: 'INVALID_ARGUMENT', message: /malformed session id/ } })
+  t.match(await view.setSliding({ ...record('e-1', 'ann'), expiresAt: new Date(NaN) }), { ok: false, error: { code: 'INVALID_ARGUMENT', message: /expiresAt/ } })
+  t.match(await view.setSliding({ ...record('e-1', 'ann'), expiresAt: undefined as unknown as Date }), { ok: false, error: { code: 'INVALID_ARGUMENT', message: /expiresAt/ } })
+  t.same(await view.setSliding({ ...record('e-1', 'ann'), expiresAt: new Date(Date.now() - 1) }), { ok: true, value: 'expired' })
+  t.match(await view.setSliding(record('e-1', 'x'.repeat(513))), { ok: false, error: { code: 'INVALID_ARGUMENT' } }, 'a userId the index cannot take')
+  t.same(await view.setSliding(record('e-1', 'ann')), { ok: true, value: 'stored' })
+  t.match(await view.setSliding(record('e-1', 'ann', { f: () => 1 })), { ok: false, error: { code: 'INVALID_ARGUMENT', message: /data\.f: a function/ } }, 'checked on the replace path too')
+
+  // two ids remembered: a third pushes the first out, whose next save is a full write again
+  t.same(await view.setSliding(record('e-2', 'ann')), { ok: true, value: 'stored' })
+  t.same(await view.setSliding(record('e-3', 'ann')), { ok: true, value: 'stored' })
+  const faults = new StoreFaults(t, store)
+  await view.setSliding(record('e-1', 'ann', { n: 1 }))
+  await view.setSliding(record('e-3', 'ann', { n: 1 }))
+  t.same(faults.calls, ['runScript', 'replace'], 'e-1 forgotten, e-3 known')
+
+  // log out everywhere through the same cache forgets the ids it revoked: the next save is the full write, refused
+  t.same(await view.deleteAllForUser('ann'), { ok: true, value: 3 })
+  t.same(await view.setSliding(record('e-3', 'ann')), { ok: true, value: 'revoked' })
+  t.same(faults.calls.slice(2).filter((c) => c === 'replace'), [], 'no replace for an id it revoked')
+})
+
