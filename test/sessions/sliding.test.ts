@@ -198,4 +198,3 @@ t.test('sliding saves: what is refused, and a bounded memory of what was seen', 
   t.same(await view.setSliding(record('e-3', 'ann')), { ok: true, value: 'revoked' })
   t.same(faults.calls.slice(2).filter((c) => c === 'replace'), [], 'no replace for an id it revoked')
 })
-
