@@ -107,7 +107,7 @@ interface Memo<T> { key: string, raw: string, session: T }
 interface Seen { key: string, raw: string, userId: string | null, expiresAt: number }
 
 /** A sliding save keeps a session up to this much past the expiry it asked for… */
-const SLIDING_HEADROOM_MAX_MS = 60_000
+export const SLIDING_HEADROOM_MAX_MS = 60_000
 /** …and never more than this fraction of its life. */
 const SLIDING_HEADROOM_SHARE = 100
 

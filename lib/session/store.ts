@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { EventEmitter } from 'node:events'
 import type { Result } from '../result.js'
 import { MAX_USER_ID_LENGTH } from './schema.js'
-import type { SessionCache } from './session-cache.js'
+import { SLIDING_HEADROOM_MAX_MS, type SessionCache } from './session-cache.js'
 
 /**
  * A session store in the express-session style that `@fastify/session`
@@ -86,6 +86,8 @@ function cookieExpiry (cookie: Record<string, unknown> | undefined): Date | null
  */
 function live (record: StoreRecord | null): StoreSession | null {
   if (record === null) return null
+  // the record's expiry is at most the headroom past the cookie's: until its last minute, the cookie is live
+  if (record.expiresAt.getTime() - Date.now() > SLIDING_HEADROOM_MAX_MS) return record.data
   const expires = (record.data as { cookie?: { expires?: unknown } }).cookie?.expires
   // as cookieExpiry reads it: an ISO string or epoch ms (what cannot be read is no expiry)
   const at = typeof expires === 'string' ? Date.parse(expires) : typeof expires === 'number' ? expires : NaN
