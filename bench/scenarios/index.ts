@@ -4,7 +4,7 @@ import { cacheGetHttp, cacheGetInProcess, getOrSetHit, nearCacheHit, stampede } 
 import { clusterTake } from './cluster.js'
 import { oauthStateRoundTrip } from './oauth-state.js'
 import { rateLimitAbusive, rateLimitAllowed } from './rate-limit.js'
-import { sessionDeleteAll, sessionGet, sessionSetIdKinds, sessionStoreRead, sessionStoreWrite } from './sessions.js'
+import { sessionDeleteAll, sessionGet, sessionSetIdKinds, sessionStoreRead, sessionStoreWrite, sessionStoreWriteNoExpiry } from './sessions.js'
 
 /** Every scenario `npm run bench` runs, in order. Add yours here. */
 export const scenarios: Scenario[] = [
@@ -19,6 +19,7 @@ export const scenarios: Scenario[] = [
   sessionSetIdKinds,
   sessionStoreRead,
   sessionStoreWrite,
+  sessionStoreWriteNoExpiry,
   sessionDeleteAll,
   rateLimitAllowed,
   rateLimitAbusive,

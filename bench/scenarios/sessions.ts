@@ -114,27 +114,34 @@ export const sessionSetIdKinds: Scenario = {
 /**
  * @fastify/session over HTTP, our store against connect-redis (the store most
  * Fastify apps use; no per-user index), in one server, signed-in sessions.
+ * `cookie: 'no expiry'`: a session cookie (no maxAge), whose save never falls
+ * within what is stored, so each of ours is the full write (the script).
  */
-function sessionStoreHttp (kind: 'read' | 'write', target: number): Scenario {
+function sessionStoreHttp (kind: 'read' | 'write', target: number | undefined, cookie: 'maxAge' | 'no expiry' = 'maxAge'): Scenario {
   const ours = `${kind}: fastifySessionStore`
   const anchor = `${kind}: connect-redis`
+  const [oursBase, anchorBase] = cookie === 'maxAge' ? ['ours', 'anchor'] as const : ['ours-open', 'anchor-open'] as const
   return {
-    name: kind === 'read' ? '@fastify/session, a request that reads its session' : '@fastify/session, a request that changes its session (saved)',
+    name: kind === 'read'
+      ? '@fastify/session, a request that reads its session'
+      : cookie === 'maxAge'
+        ? '@fastify/session, a request that changes its session (saved)'
+        : '@fastify/session, a request that changes its session (saved), cookie without expiry',
     ours,
-    targets: { [anchor]: target },
+    targets: target === undefined ? undefined : { [anchor]: target },
     unit: 'req/s',
     async setup (ctx) {
       const server = await startServer('sessions', { REDIS_URL: ctx.redisUrl })
       const load = { durationMs: ctx.durationMs, connections: ctx.connections, expectStatus: 200 }
       // a fresh signed-in session per measurement: Redis is flushed before each
-      const run = async (store: 'ours' | 'anchor'): Promise<number> => {
-        const cookies = await (await fetch(server.url + '/bench/cookies')).json() as Record<'ours' | 'anchor', string>
-        return (await httpThroughput({ ...load, url: `${server.url}/${store}/${kind}`, headers: { cookie: cookies[store] } })).rps
+      const run = async (base: string): Promise<number> => {
+        const cookies = await (await fetch(server.url + '/bench/cookies')).json() as Record<string, string>
+        return (await httpThroughput({ ...load, url: `${server.url}/${base}/${kind}`, headers: { cookie: cookies[base] as string } })).rps
       }
       return {
         variants: {
-          [ours]: async () => await run('ours'),
-          [anchor]: async () => await run('anchor')
+          [ours]: async () => await run(oursBase),
+          [anchor]: async () => await run(anchorBase)
         },
         close: async () => { await server.close() }
       }
@@ -144,6 +151,7 @@ function sessionStoreHttp (kind: 'read' | 'write', target: number): Scenario {
 
 export const sessionStoreRead = sessionStoreHttp('read', 1.0)
 export const sessionStoreWrite = sessionStoreHttp('write', 0.9)
+export const sessionStoreWriteNoExpiry = sessionStoreHttp('write', undefined, 'no expiry')
 
 const SESSIONS_PER_USER = 1000
 

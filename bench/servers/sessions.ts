@@ -25,10 +25,10 @@ const app = await buildApp({ REDIS_URL: process.env.REDIS_URL, LOG_LEVEL: 'silen
 const redis = createClient({ url: process.env.REDIS_URL })
 await redis.connect()
 
-async function routes (scope: FastifyInstance, store: unknown, base: string): Promise<void> {
+async function routes (scope: FastifyInstance, store: unknown, base: string, maxAge: number | undefined): Promise<void> {
   await scope.register(fastifyCookie)
   // rolling off: a request that only reads its session writes nothing (with either store)
-  await scope.register(fastifySession, { secret: SECRET, store: store as never, rolling: false, saveUninitialized: false, cookie: { secure: false, maxAge: 3600_000 } })
+  await scope.register(fastifySession, { secret: SECRET, store: store as never, rolling: false, saveUninitialized: false, cookie: { secure: false, maxAge } })
   scope.post(`${base}/login`, async (request) => { request.session.userId = 'bench-user'; request.session.visits = 0; return { ok: true } })
   // 401 when the session is not found: a measurement of misses would not count
   scope.get(`${base}/read`, async (request, reply) => request.session.userId === undefined ? await reply.code(401).send({ user: null }) : { user: request.session.userId })
@@ -39,13 +39,16 @@ async function routes (scope: FastifyInstance, store: unknown, base: string): Pr
   })
 }
 
-await app.register(async (scope) => { await routes(scope, app.sessionCache.fastifySessionStore({ userIdOf: (s) => s.userId ?? null }), '/ours') })
-await app.register(async (scope) => { await routes(scope, new ConnectRedisStore({ client: redis, prefix: 'bench-connect:' }), '/anchor') })
+// a cookie with maxAge (an hour), and a session cookie (no expiry: each store keeps it its default TTL after each save)
+await app.register(async (scope) => { await routes(scope, app.sessionCache.fastifySessionStore({ userIdOf: (s) => s.userId ?? null }), '/ours', 3600_000) })
+await app.register(async (scope) => { await routes(scope, new ConnectRedisStore({ client: redis, prefix: 'bench-connect:' }), '/anchor', 3600_000) })
+await app.register(async (scope) => { await routes(scope, app.sessionCache.fastifySessionStore({ userIdOf: (s) => s.userId ?? null }), '/ours-open', undefined) })
+await app.register(async (scope) => { await routes(scope, new ConnectRedisStore({ client: redis, prefix: 'bench-connect:' }), '/anchor-open', undefined) })
 
 // a fresh signed-in session in each store (the runner flushes Redis before every measurement)
 app.get('/bench/cookies', async () => {
   const cookies: Record<string, string> = {}
-  for (const base of ['/ours', '/anchor']) {
+  for (const base of ['/ours', '/anchor', '/ours-open', '/anchor-open']) {
     const login = await app.inject({ method: 'POST', url: `${base}/login` })
     const cookie = login.cookies.find((c) => c.name === 'sessionId')
     if (cookie === undefined) throw new Error(`no session cookie from ${base}/login`)

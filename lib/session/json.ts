@@ -16,8 +16,14 @@ import { fail, ok, type Result } from '../result.js'
 const DATE = '$date'
 const ESC = '$esc'
 
-/** A JSON-ready copy of `value`, or INVALID_ARGUMENT naming the first value that is not data. */
+/**
+ * A JSON-ready form of `value`, or INVALID_ARGUMENT naming the first value
+ * that is not data. Data that JSON.stringify already writes as it should be
+ * stored (the common case: no Date, nothing JSON would change) is answered as
+ * it is, checked without a copy; the rest is copied with its Dates marked.
+ */
 export function toJsonData (value: unknown, path = 'data'): Result<unknown> {
+  if (isPlain(value)) return ok(value)
   const out = encodeValue(value, path)
   return out instanceof NotData ? fail('INVALID_ARGUMENT', `${out.path}: ${out.why} is not JSON data`) : ok(out)
 }
@@ -38,6 +44,44 @@ export function fromJsonData (value: unknown): unknown {
     return Object.fromEntries((only as Array<[string, unknown]>).map(([k, v]) => [k, fromJsonData(v)]))
   }
   return Object.fromEntries(keys.map((k) => [k, fromJsonData((value as Record<string, unknown>)[k])]))
+}
+
+/**
+ * Whether JSON.stringify(value) writes what encodeValue would: strings,
+ * booleans, finite numbers, null, arrays without holes or undefined, and
+ * plain objects (whose undefined properties both leave out) not shaped like a
+ * marker. Anything else (a Date, a toJSON method, a class instance, what is
+ * not data) is left to encodeValue.
+ */
+function isPlain (value: unknown): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(value)
+    case 'object':
+      break
+    default:
+      return false
+  }
+  if (value === null) return true
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isPlain(value[i])) return false
+    return true
+  }
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return false
+  let defined = 0
+  let only = ''
+  for (const key of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[key]
+    if (v === undefined) continue
+    if (!isPlain(v)) return false
+    defined++
+    only = key
+  }
+  return defined !== 1 || (only !== DATE && only !== ESC)
 }
 
 class NotData {

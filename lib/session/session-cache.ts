@@ -52,7 +52,11 @@ export interface SessionCacheOptions {
   revocationWindow?: number
   /** Encrypt values at rest (AES-256-GCM): the first key encrypts, all decrypt. */
   encryptionKeys?: readonly EncryptionKey[]
-  /** Sessions kept decoded per instance, so a read of unchanged bytes skips parsing and decrypting. Default 1024. */
+  /**
+   * Sessions kept decoded per instance, so a read of unchanged bytes skips
+   * parsing and decrypting; also how many ids a sliding cache (setSliding)
+   * remembers the stored bytes of. Default 1024.
+   */
   decodedMemoSize?: number
 }
 
@@ -99,6 +103,13 @@ const TOUCH_ATTEMPTS = 5
 const TAG_LENGTH = 22
 
 interface Memo<T> { key: string, raw: string, session: T }
+/** What a sliding cache last knew to be stored under an id: the bytes, their user, the key's expiry (ms). */
+interface Seen { key: string, raw: string, userId: string | null, expiresAt: number }
+
+/** A sliding save keeps a session up to this much past the expiry it asked for… */
+export const SLIDING_HEADROOM_MAX_MS = 60_000
+/** …and never more than this fraction of its life. */
+const SLIDING_HEADROOM_SHARE = 100
 
 export class SessionCache<T extends SessionRecord = Session> {
   readonly context: ComponentContext
@@ -116,6 +127,10 @@ export class SessionCache<T extends SessionRecord = Session> {
   readonly #decoded = new Map<string, Memo<T>>()
   readonly #decodedMemoSize: number
   readonly #tags = new Map<string, string>()
+  /** Sliding caches only (made on the first setSliding): what each id was last seen to hold. */
+  #seen: Map<string, Seen> | undefined
+  /** Redis refused `SET … XX KEEPTTL GET` (older than 6.2): sliding saves are full writes. */
+  #replaceRefused = false
   /** `<prefix>:sess:{` and `<prefix>:sess-rev:{`: what the builder puts before a minted id's tag. */
   readonly #sessionKeyHead: string
   readonly #tombstoneKeyHead: string
@@ -259,29 +274,102 @@ export class SessionCache<T extends SessionRecord = Session> {
     }
     ttl = Math.min(ttl, expiresAt.getTime() - now)
     if (ttl <= 0) return ok('expired')
-    const id = session.id
+    return await this.#write(session.id, userTag.value, encoded.value, ttl)
+  }
+
+  /**
+   * The write behind `set`: the session and its index entry, refused when
+   * the id is tombstoned. One script, or index first where a Cluster puts
+   * them in different slots.
+   */
+  async #write (id: string, userTag: string | null, encoded: string, ttl: number): Promise<Result<SetOutcome>> {
     const keys = [this.#sessionKey(id), this.#tombstoneKey(id)]
-    const index = userTag.value === null ? undefined : this.#indexKey(userTag.value)
-    if (index !== undefined && !this.#sameSlot(id, userTag.value as string)) {
+    const index = userTag === null ? undefined : this.#indexKey(userTag)
+    if (index !== undefined && !this.#sameSlot(id, userTag as string)) {
       // a Cluster, the index in another slot: the entry first, so no session is cached that delete-all cannot find
       const added = await this.store.runScript(sessionIndexAddScript, [index], [id, ttl])
       if (!added.ok) return this.#failed(added)
-      const stored = await this.store.runScript(sessionSetScript, keys, [id, encoded.value, ttl])
+      const stored = await this.store.runScript(sessionSetScript, keys, [id, encoded, ttl])
       if (!stored.ok) return this.#failed(stored)
       if (stored.value) return ok('stored')
       const removed = await this.store.runScript(sessionIndexRemoveScript, [index], [id])
       return removed.ok ? ok('revoked') : this.#failed(removed)
     }
     if (index !== undefined) keys.push(index)
-    const stored = await this.store.runScript(sessionSetScript, keys, [id, encoded.value, ttl])
+    const stored = await this.store.runScript(sessionSetScript, keys, [id, encoded, ttl])
     if (!stored.ok) return this.#failed(stored)
     return ok(stored.value ? 'stored' : 'revoked')
+  }
+
+  /**
+   * `set` for a session whose expiry moves with every save (the
+   * @fastify/session store's: each save's cookie expires `maxAge` from now).
+   * The record's `expiresAt` is the least it must live; it is stored with a
+   * headroom (1% of its life, at most a minute) and that is the expiry the
+   * stored record and its index entry carry. A later save of the same id, by
+   * the same user, whose expiry still falls within what is stored, needs no
+   * script and no index write: one `SET … XX KEEPTTL GET` replaces the value
+   * if the key is still there (a revoked or expired session is not, so it
+   * cannot come back this way), keeping the expiry its index entry matches.
+   * Anything else — a first save, another user, a later expiry, a key gone,
+   * or a value changed by another writer since this instance last saw it —
+   * is a full `set`, tombstone check and index included.
+   */
+  async setSliding (record: T): Promise<Result<SetOutcome>> {
+    if (!isSessionId(record?.id)) return invalidId()
+    const until = record.expiresAt?.getTime()
+    if (until === undefined || Number.isNaN(until)) return fail('INVALID_ARGUMENT', 'setSliding needs the expiresAt the session must live until')
+    const seenById = this.#seen ??= new Map()
+    const id = record.id
+    const userId = record.userId ?? null
+    const now = Date.now()
+    if (until <= now) return ok('expired')
+    const seen = seenById.get(id)
+    if (seen !== undefined && seen.userId === userId && until <= seen.expiresAt && !this.#replaceRefused) {
+      const encoded = this.#codec.encode({ ...record, expiresAt: new Date(seen.expiresAt) })
+      if (!encoded.ok) return encoded
+      const expected = seen.raw
+      seen.raw = encoded.value // what the next save on this instance will find there
+      const replaced = await this.store.replace(seen.key, encoded.value)
+      // exactly what this instance last saw: same user, same expiry, so its index entry already matches
+      if (replaced.ok && replaced.value === expected) return ok('stored')
+      // gone (revoked or expired), written by someone else in between, or the replace failed (whether or not it
+      // ran): the full write decides, tombstone check included. A Redis that refuses the command itself (before
+      // 6.2, SET has no GET) is not asked again: every save is the full write there.
+      if (!replaced.ok) {
+        this.#failed(replaced)
+        if (replaced.error.code === 'INTERNAL') this.#replaceRefused = true
+      }
+    }
+    const userTag = this.#userTagOf(record)
+    if (!userTag.ok) return userTag
+    const expiresAt = Math.min(until + Math.min(SLIDING_HEADROOM_MAX_MS, Math.floor((until - now) / SLIDING_HEADROOM_SHARE)), now + this.ttlMs)
+    const encoded = this.#codec.encode({ ...record, expiresAt: new Date(expiresAt) })
+    if (!encoded.ok) return encoded
+    const key = this.#sessionKey(id)
+    const stored = await this.#write(id, userTag.value, encoded.value, expiresAt - now)
+    if (stored.ok && stored.value === 'stored') this.#see(seenById, id, key, encoded.value, userId, expiresAt)
+    else seenById.delete(id)
+    return stored
+  }
+
+  /** Remembers what an id holds, for the next sliding save (bounded: the oldest entry goes first). */
+  #see (seenById: Map<string, Seen>, id: string, key: string, raw: string, userId: string | null, expiresAt: number): void {
+    const seen = seenById.get(id)
+    if (seen !== undefined) {
+      seen.raw = raw
+      seen.userId = userId
+      seen.expiresAt = expiresAt
+      return
+    }
+    if (seenById.size >= this.#decodedMemoSize) seenById.delete(seenById.keys().next().value as string)
+    seenById.set(id, { key, raw, userId, expiresAt })
   }
 
   /** The cached session, or null on a miss. One GET. A value that fails to decode is a miss, counted as an error. */
   get (id: string): Promise<Result<T | null>> {
     // an id decoded before is well-formed and its key known: the hot path skips checking and building both
-    const key = this.#decoded.get(id)?.key ?? (isSessionId(id) ? this.#sessionKey(id) : undefined)
+    const key = (this.#decoded.get(id) ?? this.#seen?.get(id))?.key ?? (isSessionId(id) ? this.#sessionKey(id) : undefined)
     if (key === undefined) return Promise.resolve(invalidId())
     // one promise chain, no extra await: this is the path measured against a raw GET
     return this.store.get(key).then((raw) => {
@@ -291,7 +379,14 @@ export class SessionCache<T extends SessionRecord = Session> {
         return ok(null)
       }
       const session = this.#decode(id, key, raw.value)
-      if (session !== null) this.metrics.hit(METRICS_NAMESPACES.sessions)
+      if (session === null) return ok(null)
+      this.metrics.hit(METRICS_NAMESPACES.sessions)
+      // a sliding cache learns what an id holds from its first read here; after that from its own writes,
+      // whose order on the connection is the order Redis sees (a read's answer may be older than a write sent)
+      const seen = this.#seen
+      if (seen !== undefined && !seen.has(id) && session.expiresAt instanceof Date) {
+        this.#see(seen, id, key, raw.value, session.userId ?? null, session.expiresAt.getTime())
+      }
       return ok(session)
     })
   }
@@ -317,6 +412,7 @@ export class SessionCache<T extends SessionRecord = Session> {
     const old = await this.store.runScript(sessionDeleteScript, [this.#sessionKey(id), this.#tombstoneKey(id)], [this.revocationWindowMs])
     if (!old.ok) return this.#failed(old)
     this.#decoded.delete(id)
+    this.#seen?.delete(id)
     // the user: the caller's, else the one in the value, whichever schema wrote it
     // (a value that cannot be read, of a user not given, leaves an index entry that expires with it)
     const userId = options.userId ?? (old.value === null ? undefined : storedUserId(id, old.value, this.#cipher))
@@ -373,7 +469,7 @@ export class SessionCache<T extends SessionRecord = Session> {
     keys.push(index)
     const last = await this.store.runScript(sessionRevokeScript, keys, [this.revocationWindowMs, ...together, ...apart])
     if (!last.ok) return this.#failed(last)
-    for (const id of doomed) this.#decoded.delete(id)
+    for (const id of doomed) { this.#decoded.delete(id); this.#seen?.delete(id) }
     return ok(deleted + last.value)
   }
 

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { EventEmitter } from 'node:events'
 import type { Result } from '../result.js'
 import { MAX_USER_ID_LENGTH } from './schema.js'
-import type { SessionCache } from './session-cache.js'
+import { SLIDING_HEADROOM_MAX_MS, type SessionCache } from './session-cache.js'
 
 /**
  * A session store in the express-session style that `@fastify/session`
@@ -51,11 +51,10 @@ type GetCallback = (err: any, session?: any) => void
 const defaultUserIdOf = (session: StoreSession): string | null =>
   typeof session.userId === 'string' && session.userId !== '' ? session.userId : null
 
-/** Calls back (or resolves) with the value, or with the failure's error. */
+/** Calls back (or resolves) with the value, or with the failure's error: one promise step to the callback (the save is on every changed request's path). */
 function answer<T> (result: Promise<Result<T>>, callback: ((err: unknown, value?: T) => void) | undefined): Promise<T> | undefined {
-  const done = result.then((r) => { if (!r.ok) throw r.error; return r.value })
-  if (callback === undefined) return done
-  done.then((value) => { callback(null, value) }, (err: unknown) => { callback(err) })
+  if (callback === undefined) return result.then((r) => { if (!r.ok) throw r.error; return r.value })
+  result.then((r) => { if (r.ok) callback(null, r.value); else callback(r.error) }, callback)
   return undefined
 }
 
@@ -81,6 +80,20 @@ function cookieExpiry (cookie: Record<string, unknown> | undefined): Date | null
   return typeof maxAge === 'number' && Number.isFinite(maxAge) ? new Date(Date.now() + maxAge) : null
 }
 
+/**
+ * The session's data, or null once its cookie has expired: a record is kept a
+ * little past that (see SessionCache.setSliding), never served past it.
+ */
+function live (record: StoreRecord | null): StoreSession | null {
+  if (record === null) return null
+  // the record's expiry is at most the headroom past the cookie's: until its last minute, the cookie is live
+  if (record.expiresAt.getTime() - Date.now() > SLIDING_HEADROOM_MAX_MS) return record.data
+  const expires = (record.data as { cookie?: { expires?: unknown } }).cookie?.expires
+  // as cookieExpiry reads it: an ISO string or epoch ms (what cannot be read is no expiry)
+  const at = typeof expires === 'string' ? Date.parse(expires) : typeof expires === 'number' ? expires : NaN
+  return at <= Date.now() ? null : record.data
+}
+
 export class FastifySessionStore extends EventEmitter {
   readonly #cache: SessionCache<StoreRecord>
   readonly #userIdOf: (session: StoreSession) => string | null | undefined
@@ -91,12 +104,12 @@ export class FastifySessionStore extends EventEmitter {
     this.#userIdOf = options.userIdOf ?? defaultUserIdOf
   }
 
-  /** The session stored under `sid`, or null. One GET. */
+  /** The session stored under `sid`, or null (also once its cookie has expired). One GET. */
   get (sid: string, callback?: GetCallback): Promise<StoreSession | null> | undefined {
     const read = this.#cache.get(sid)
-    if (callback === undefined) return read.then((r) => { if (!r.ok) throw r.error; return r.value === null ? null : r.value.data })
+    if (callback === undefined) return read.then((r) => { if (!r.ok) throw r.error; return live(r.value) })
     // the hot path of every request with a session cookie: one promise step to the callback
-    read.then((r) => { if (r.ok) callback(null, r.value === null ? null : r.value.data); else callback(r.error) }, callback)
+    read.then((r) => { if (r.ok) callback(null, live(r.value)); else callback(r.error) }, callback)
     return undefined
   }
 
@@ -126,8 +139,9 @@ export class FastifySessionStore extends EventEmitter {
     for (const key of Object.keys(session)) if (key !== 'cookie') data[key] = session[key]
     if (cookie !== undefined) data.cookie = cookie
     const userId = this.#userIdOf(session)
+    // the least it must live: the cache keeps it a little longer, so that the saves that follow replace its value alone
     const expiresAt = cookieExpiry(cookie) ?? new Date(Date.now() + this.#cache.ttlMs)
     // an empty name is nobody, as undefined and null are
-    return await this.#cache.set({ id: sid, userId: userId === '' || userId === undefined ? null : userId, expiresAt, data })
+    return await this.#cache.setSliding({ id: sid, userId: userId === '' || userId === undefined ? null : userId, expiresAt, data })
   }
 }

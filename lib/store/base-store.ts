@@ -49,6 +49,7 @@ export abstract class BaseStore implements Store {
   protected abstract rawSetMany (entries: ReadonlyArray<readonly [string, string]>, ttlMs: number | undefined): Promise<Result<true>>
   protected abstract rawDeletePattern (glob: string, keep: ((key: string) => boolean) | undefined): Promise<Result<number>>
   protected abstract rawGetDel (key: string): Promise<Result<string | null>>
+  protected abstract rawReplace (key: string, value: string): Promise<Result<string | null>>
   protected abstract rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>>
   abstract ping (): Promise<Result<number>>
   abstract loadScripts (scripts: ReadonlyArray<Script<unknown>>): Promise<Result<true>>
@@ -153,6 +154,11 @@ export abstract class BaseStore implements Store {
   async getDel (key: string): Promise<Result<string | null>> {
     const k = checkKey(key)
     return k.ok ? await this.rawGetDel(key) : k
+  }
+
+  replace (key: string, value: string): Promise<Result<string | null>> {
+    const checked = this.#checkWrite(key, value, undefined)
+    return checked.ok ? this.rawReplace(key, value) : Promise.resolve(checked)
   }
 
   async clear (): Promise<Result<number>> {

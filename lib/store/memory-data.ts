@@ -198,6 +198,19 @@ export class MemoryData implements ScriptContext {
     return value
   }
 
+  /**
+   * Like SET … XX KEEPTTL GET: writes the string only where the key exists,
+   * keeping its expiry; the value it replaced, or null (nothing written).
+   */
+  replace (key: string, value: string): string | null {
+    const entry = this.#live(key)
+    if (entry === undefined) return null
+    if (entry.data.type !== 'string') throw wrongType(key)
+    const old = entry.data.value
+    entry.data = { type: 'string', value }
+    return old
+  }
+
   /** Like MGET: nil for a missing key or one of another type. */
   getMany (keys: readonly string[]): Array<string | null> {
     return keys.map((key) => {

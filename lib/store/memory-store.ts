@@ -82,6 +82,10 @@ export class MemoryStore extends BaseStore {
     return this.#do(() => this.data.getDel(key))
   }
 
+  protected rawReplace (key: string, value: string): Promise<Result<string | null>> {
+    return this.#do(() => this.data.replace(key, value))
+  }
+
   protected async rawRunScript<T> (script: Script<T>, keys: readonly string[], args: readonly ScriptArg[]): Promise<Result<T>> {
     let reply: unknown
     try {

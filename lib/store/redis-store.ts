@@ -303,6 +303,11 @@ export class RedisStore extends BaseStore {
     return this.#run(key, () => this.client.getdel(key))
   }
 
+  protected rawReplace (key: string, value: string): Promise<Result<string | null>> {
+    // one plain command (no script): the session store's save of a session it knows is there
+    return this.#run(key, () => this.client.set(key, value, 'KEEPTTL', 'XX', 'GET'))
+  }
+
   /**
    * EVALSHA, and on an explicit NOSCRIPT only (Redis restarted, SCRIPT FLUSH)
    * load the script and try once more. Never after a timeout or a dropped

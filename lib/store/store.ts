@@ -55,6 +55,12 @@ export interface Store {
   deletePattern (glob: string, options?: DeletePatternOptions): Promise<Result<number>>
   /** Atomic read-and-delete. */
   getDel (key: string): Promise<Result<string | null>>
+  /**
+   * Writes `value` only where `key` exists, keeping its expiry (`SET … XX
+   * KEEPTTL GET`): the value it replaced, or `null` when the key was not
+   * there (nothing written).
+   */
+  replace (key: string, value: string): Promise<Result<string | null>>
   /** Round trip in milliseconds. */
   ping (): Promise<Result<number>>
   /** Deletes every key under the prefix (never FLUSHDB). */

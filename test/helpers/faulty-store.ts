@@ -20,7 +20,7 @@ import type { Store } from '../../lib/store/store.js'
 /** The store methods that answer a Result: the calls a fault can answer instead. */
 export const RESULT_METHODS = [
   'get', 'set', 'getJson', 'setJson', 'delete', 'exists', 'expire', 'ttl', 'increment', 'decrement',
-  'getMany', 'setMany', 'deletePattern', 'getDel', 'ping', 'clear', 'runScript', 'loadScripts'
+  'getMany', 'setMany', 'deletePattern', 'getDel', 'replace', 'ping', 'clear', 'runScript', 'loadScripts'
 ] as const satisfies ReadonlyArray<keyof Store>
 
 export type StoreMethod = typeof RESULT_METHODS[number]

@@ -147,12 +147,12 @@ for (const backend of ['memory', 'redis', 'cluster'] as const) {
       t.same(await app.sessionCache.getUserSessionIds('erin'), { ok: true, value: [] })
     })
 
-    t.test('the stored session lives until its cookie expires', async (t) => {
+    t.test('the stored session lives until its cookie expires, and at most 1% of that longer', async (t) => {
       const browser = new Browser(app)
       await browser.request('POST', '/login', { user: 'fay' })
       const key = app.sessionCache.keyOf(browser.sessionId)
       const ttl = await app.cache.store.ttl(key.ok ? key.value : '')
-      t.ok(ttl.ok && ttl.value !== null && ttl.value > 590 && ttl.value <= 600, `ttl ${JSON.stringify(ttl)}: the cookie's maxAge`)
+      t.ok(ttl.ok && ttl.value !== null && ttl.value > 600 && ttl.value <= 606, `ttl ${JSON.stringify(ttl)}: the cookie's maxAge (600 s), and the headroom`)
     })
   })
 }

@@ -114,7 +114,13 @@ const PLUGINS: Record<Exclude<RedisCommandGroup, 'connection'>, (t: Test, redisU
     t.same(await s.getUserSessionIds('alice'), { ok: true, value: [id] }, 'list')
     ok(t, await s.delete(id), 'delete')
     ok(t, await s.create({ userId: 'alice' }), 'create again')
-    t.same(await s.deleteAllForUser('alice'), { ok: true, value: 1 }, 'log out everywhere')
+    // the @fastify/session store: a first save (the script), then a save of the session it knows (a plain SET … XX)
+    const store = s.fastifySessionStore()
+    const cookie = { expires: new Date(Date.now() + 600_000).toISOString() }
+    await store.set('acl-sid', { userId: 'alice', cookie })
+    await store.set('acl-sid', { userId: 'alice', visits: 1, cookie })
+    t.match(await store.get('acl-sid'), { visits: 1 }, 'the store: a save, then a save that replaces the value')
+    t.same(await s.deleteAllForUser('alice'), { ok: true, value: 2 }, 'log out everywhere')
   },
   authz: async (t, redisUrl) => {
     const app = await cachekitApp(t, 'memory', { cache: { redisUrl, prefix: 'acl-authz' }, authz: { decider: async (subject) => subject === 'bob' } })

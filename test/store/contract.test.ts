@@ -171,6 +171,19 @@ for (const { name, store } of await storeBackends('test', { cluster: true })) {
       t.same(await store.getDel('test:g'), { ok: true, value: null })
     })
 
+    t.test('replace writes only over a key that is there, keeping its expiry', async (t) => {
+      t.same(await store.replace('test:r', 'new'), { ok: true, value: null }, 'absent: nothing replaced')
+      t.same(await store.exists('test:r'), { ok: true, value: false }, 'and nothing written')
+      await store.set('test:r', 'old', { ttl: 20 })
+      t.same(await store.replace('test:r', 'new'), { ok: true, value: 'old' }, 'the value it replaced')
+      t.same(await store.get('test:r'), { ok: true, value: 'new' })
+      const ttl = await store.ttl('test:r')
+      t.ok(ttl.ok && ttl.value !== null && ttl.value > 19 && ttl.value <= 20, `the expiry kept: ${JSON.stringify(ttl)}`)
+      const big = await store.replace('test:r', 'x'.repeat(1024 * 1024 + 1))
+      t.equal(!big.ok && big.error.code, 'INVALID_ARGUMENT', 'the size limit holds')
+      t.same(await store.get('test:r'), { ok: true, value: 'new' })
+    })
+
     t.test('clear leaves keys outside the prefix', async (t) => {
       await store.set('test:in', 'x')
       await store.set('other:out', 'y')
@@ -197,7 +210,7 @@ for (const { name, store } of await storeBackends('test', { cluster: true })) {
     t.test('empty keys and non-string values are INVALID_ARGUMENT', async (t) => {
       const calls = [
         store.get(''), store.delete(''), store.exists(''), store.ttl(''), store.expire('', 1), store.increment(''),
-        store.getDel(''), store.deletePattern(''), store.getMany(['']), store.setMany([['', 'x']]),
+        store.getDel(''), store.replace('', 'x'), store.deletePattern(''), store.getMany(['']), store.setMany([['', 'x']]),
         store.set('test:v', 42 as unknown as string), store.getMany('nope' as unknown as string[])
       ]
       for (const r of await Promise.all(calls)) t.equal(!r.ok && r.error.code, 'INVALID_ARGUMENT')

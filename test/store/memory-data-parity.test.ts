@@ -37,6 +37,9 @@ t.test('strings, expiry and counters', async (t) => {
     ['del', (m) => m.del('s'), () => client.del('s')],
     ['del missing', (m) => m.del('s'), () => client.del('s')],
     ['getDel', (m) => { m.set('g', '1'); return [m.getDel('g'), m.getDel('g')] }, async () => { await client.set('g', '1'); return [await client.getdel('g'), await client.getdel('g')] }],
+    ['replace missing', (m) => [m.replace('r', 'x'), m.get('r')], async () => [await client.set('r', 'x', 'KEEPTTL', 'XX', 'GET'), await client.get('r')]],
+    ['replace keeps expiry', (m) => { m.set('r', 'a', 50_000); return [m.replace('r', 'b'), m.get('r'), Math.ceil(m.pttl('r') / 10_000)] }, async () => { await client.set('r', 'a', 'PX', 50_000); return [await client.set('r', 'b', 'KEEPTTL', 'XX', 'GET'), await client.get('r'), Math.ceil((await client.pttl('r')) / 10_000)] }],
+    ['replace another type', (m) => { m.zadd('zr', 1, 'x'); return memWrongType(() => m.replace('zr', 'x')) }, async () => { await client.zadd('zr', 1, 'x'); return await wrongType(client.set('zr', 'x', 'KEEPTTL', 'XX', 'GET')) }],
     ['getMany', (m) => { m.set('a', '1'); m.zadd('z0', 1, 'x'); return m.getMany(['a', 'b', 'z0']) }, async () => { await client.set('a', '1'); await client.zadd('z0', 1, 'x'); return await client.mget('a', 'b', 'z0') }]
   ]
   for (const [name, mem, real] of steps) t.same(mem(m), await real(), name)
