@@ -350,13 +350,18 @@ export class RedisStore extends BaseStore {
     return this.#bound(this.#evalsha(script, keys, args)).then(decode, (err: unknown) => isNoScript(err)
       // SCRIPT LOAD then EVALSHA under one deadline: with the client's own commandTimeout each would get a whole
       // one, and a call after Redis restarted (every script gone) could take three deadlines
-      ? this.#deadlines.bound(this.#load([script], keys[0]).then(() => this.#evalsha(script, keys, args)), this.#left(started))
-          .then(decode, guard.failed)
+      ? this.#deadlines.bound(this.#reloaded(script, keys, args), this.#left(started)).then(decode, guard.failed)
       : guard.failed(err))
   }
 
   #evalsha (script: Script<unknown>, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
     return this.client.evalsha(script.sha, keys.length, ...keys, ...args)
+  }
+
+  /** SCRIPT LOAD on the key's node, then EVALSHA again. */
+  async #reloaded (script: Script<unknown>, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    await this.#load([script], keys[0])
+    return await this.#evalsha(script, keys, args)
   }
 
   /** The command under the store's deadline (none when the client keeps its own). */
