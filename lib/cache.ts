@@ -29,16 +29,6 @@ export interface CacheOptions {
   defaultTtl?: number
 }
 
-/** A raw key as the hit paths need it, found once: its full key, its namespace, its getOrSet hit series. */
-interface HotKey {
-  readonly full: string
-  readonly namespace: string
-  readonly hits: Series
-}
-
-/** How many raw keys the hit paths remember (`#hot`); past it they start again. */
-const HOT_KEYS = 4096
-
 export interface CacheHealth {
   status: 'up' | 'down'
   store: StoreKind
@@ -58,12 +48,12 @@ export class Cache {
   readonly #typed = new Map<string, CacheNamespace<any>>()
   readonly #nearCaches: NearCache[] = []
   /**
-   * The latest raw keys read (up to HOT_KEYS), checked and split once: a hit
-   * then costs one Map lookup for its key, not a check, a concatenation, a
-   * slice and the namespace's lookups. Emptied when a typed namespace is made
-   * (its raw keys are refused from then on).
+   * Each namespace's getOrSet hit series, or null for a namespace whose raw keys
+   * are refused (a plugin's, a typed one): found once per namespace, so a hit
+   * costs one lookup. As many entries as namespaces in the metrics; emptied when
+   * a typed namespace is made.
    */
-  readonly #hot = new Map<string, HotKey>()
+  readonly #hits = new Map<string, Series | null>()
 
   /** Throws a TypeError for a bad `defaultTtl` (a configuration error). */
   constructor (context: ComponentContext, options: CacheOptions = {}) {
@@ -122,25 +112,23 @@ export class Cache {
     return result.ok ? result : this.#failed(this.namespaceOf(key), result)
   }
 
-  /** The key's full key and namespace, or undefined when it is refused (`#refused` says why). */
-  #hotKey (key: string): HotKey | undefined {
-    let hot = this.#hot.get(key)
-    if (hot !== undefined) return hot
-    const full = this.#full(key)
-    if (full === null) return undefined
+  get (key: string): Promise<Result<string | null>> {
+    // the hot path: no Result for the key, the namespace found once, one promise chain
+    const full = this.keys.rawKey(key)
     const namespace = this.namespaceOf(key)
-    if (this.#hot.size >= HOT_KEYS) this.#hot.clear()
-    hot = { full, namespace, hits: this.metrics.series(namespace, 'getOrSet', 'hit') }
-    this.#hot.set(key, hot)
-    return hot
+    if (full === null || RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace)) return Promise.resolve(this.#refused(key))
+    return this.store.get(full).then((result) => this.#counted(namespace, result))
   }
 
-  get (key: string): Promise<Result<string | null>> {
-    // the hot path: the key checked once (#hot), one promise chain
-    const hot = this.#hotKey(key)
-    if (hot === undefined) return Promise.resolve(this.#refused(key))
-    const namespace = hot.namespace
-    return this.store.get(hot.full).then((result) => this.#counted(namespace, result))
+  /** The getOrSet hit series of a raw key's namespace, or null when its raw keys are refused. */
+  #hitsOf (key: string): Series | null {
+    const namespace = this.namespaceOf(key)
+    let hits = this.#hits.get(namespace)
+    if (hits === undefined) {
+      hits = RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace) ? null : this.metrics.series(namespace, 'getOrSet', 'hit')
+      this.#hits.set(namespace, hits)
+    }
+    return hits
   }
 
   async getJson<T = unknown> (key: string): Promise<Result<T | null>> {
@@ -266,24 +254,25 @@ export class Cache {
    * loader's own error is a LOADER failure with the error as its `cause`, never cached.
    */
   getOrSet<T> (key: string, loader: () => T | Promise<T>, options: GetOrSetOptions = {}): Promise<Result<T>> {
-    // the hit path, as cheap as `get`'s: the key checked once (#hot), one GET,
-    // one promise chain, the envelope read in place and its JSON parsed once,
-    // one clock read at each end (the wall clock is derived from the second),
-    // the hit recorded into a series held with the key; no option parsing
-    // (options are checked when a load needs them)
-    const hot = this.#hotKey(key)
-    if (hot === undefined) return Promise.resolve(this.#refused(key))
+    // the hit path, as cheap as `get`'s: the namespace found once (with its hit
+    // series), one GET, one promise chain, the envelope read in place and its
+    // JSON parsed once, one clock read at each end (the wall clock is derived
+    // from the second), the hit recorded into the held series; no option
+    // parsing (options are checked when a load needs them)
+    const full = this.keys.rawKey(key)
+    const hits = full === null ? null : this.#hitsOf(key)
+    if (full === null || hits === null) return Promise.resolve(this.#refused(key))
     const started = performance.now()
-    return this.store.get(hot.full).then((raw) => {
+    return this.store.get(full).then((raw) => {
       if (raw.ok && raw.value !== null) {
         const ended = performance.now()
         const value = freshValue<T>(raw.value, wallClock(ended))
         if (value !== NOT_FRESH) {
-          this.metrics.record(hot.hits, ended - started, true)
+          this.metrics.record(hits, ended - started, true)
           return { ok: true, value }
         }
       }
-      return this.#load(key, hot.full, raw, loader, options)
+      return this.#load(key, full, raw, loader, options)
     })
   }
 
@@ -352,7 +341,7 @@ export class Cache {
     }
     const ns = new CacheNamespace<T>(this.context, this.#aside, reader, name, options, this.defaultTtl)
     this.#typed.set(name, ns)
-    this.#hot.clear()
+    this.#hits.delete(name)
     return ns
   }
 
