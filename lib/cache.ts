@@ -2,9 +2,9 @@ import type { TSchema } from '@sinclair/typebox'
 import { CacheAside, resolveOptions, type GetOrSetOptions, type Slot } from './cache/aside.js'
 import { decodeEntry, encodeEntry, freshValue, NOT_FRESH, type Entry } from './cache/envelope.js'
 import { CacheNamespace, type NamespaceOptions, type Reader } from './cache/namespace.js'
-import { wallClock } from './clock.js'
 import { NearCache } from './cache/near-cache.js'
 import { CACHE_SCRIPTS } from './cache/scripts.js'
+import { wallClock } from './clock.js'
 import type { ComponentContext } from './context.js'
 import { NAME_PATTERN, type KeyBuilder } from './keys.js'
 import type { CacheMetrics, Series } from './metrics.js'
@@ -50,8 +50,8 @@ export class Cache {
   /**
    * Each namespace's getOrSet hit series, or null for a namespace whose raw keys
    * are refused (a plugin's, a typed one): found once per namespace, so a hit
-   * costs one lookup. As many entries as namespaces in the metrics; emptied when
-   * a typed namespace is made.
+   * costs one lookup. As many entries as namespaces in the metrics; a name's
+   * entry is dropped when a typed namespace takes that name.
    */
   readonly #hits = new Map<string, Series | null>()
 
