@@ -4,9 +4,10 @@ import { decodeEntry, encodeEntry, freshValue, NOT_FRESH, type Entry } from './c
 import { CacheNamespace, type NamespaceOptions, type Reader } from './cache/namespace.js'
 import { NearCache } from './cache/near-cache.js'
 import { CACHE_SCRIPTS } from './cache/scripts.js'
+import { wallClock } from './clock.js'
 import type { ComponentContext } from './context.js'
 import { NAME_PATTERN, type KeyBuilder } from './keys.js'
-import type { CacheMetrics } from './metrics.js'
+import type { CacheMetrics, Series } from './metrics.js'
 import { DEFAULT_NAMESPACE, KEY_NAMESPACES, RESERVED_NAMESPACES } from './namespaces.js'
 import { fail, ok, type Failure, type Result } from './result.js'
 import { entriesOf, type Entries } from './store/entries.js'
@@ -46,6 +47,13 @@ export class Cache {
   /** Names of the typed namespaces made so far: raw keys may not enter them. */
   readonly #typed = new Map<string, CacheNamespace<any>>()
   readonly #nearCaches: NearCache[] = []
+  /**
+   * Each namespace's getOrSet hit series, or null for a namespace whose raw keys
+   * are refused (a plugin's, a typed one): found once per namespace, so a hit
+   * costs one lookup. As many entries as namespaces in the metrics; a name's
+   * entry is dropped when a typed namespace takes that name.
+   */
+  readonly #hits = new Map<string, Series | null>()
 
   /** Throws a TypeError for a bad `defaultTtl` (a configuration error). */
   constructor (context: ComponentContext, options: CacheOptions = {}) {
@@ -110,6 +118,17 @@ export class Cache {
     const namespace = this.namespaceOf(key)
     if (full === null || RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace)) return Promise.resolve(this.#refused(key))
     return this.store.get(full).then((result) => this.#counted(namespace, result))
+  }
+
+  /** The getOrSet hit series of a raw key's namespace, or null when its raw keys are refused. */
+  #hitsOf (key: string): Series | null {
+    const namespace = this.namespaceOf(key)
+    let hits = this.#hits.get(namespace)
+    if (hits === undefined) {
+      hits = RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace) ? null : this.metrics.series(namespace, 'getOrSet', 'hit')
+      this.#hits.set(namespace, hits)
+    }
+    return hits
   }
 
   async getJson<T = unknown> (key: string): Promise<Result<T | null>> {
@@ -235,19 +254,21 @@ export class Cache {
    * loader's own error is a LOADER failure with the error as its `cause`, never cached.
    */
   getOrSet<T> (key: string, loader: () => T | Promise<T>, options: GetOrSetOptions = {}): Promise<Result<T>> {
-    // the hit path, as cheap as `get`'s: the namespace found once, one GET, one
-    // promise chain, the envelope read in place and its JSON parsed once, no
-    // option parsing (options are checked when a load needs them)
+    // the hit path, as cheap as `get`'s: the namespace found once (with its hit
+    // series), one GET, one promise chain, the envelope read in place and its
+    // JSON parsed once, one clock read at each end (the wall clock is derived
+    // from the second), the hit recorded into the held series; no option
+    // parsing (options are checked when a load needs them)
     const full = this.keys.rawKey(key)
-    if (full === null) return Promise.resolve(this.#refused(key))
-    const namespace = this.namespaceOf(key)
-    if (RESERVED_NAMESPACES.has(namespace) || this.#typed.has(namespace)) return Promise.resolve(this.#refused(key))
+    const hits = full === null ? null : this.#hitsOf(key)
+    if (full === null || hits === null) return Promise.resolve(this.#refused(key))
     const started = performance.now()
     return this.store.get(full).then((raw) => {
       if (raw.ok && raw.value !== null) {
-        const value = freshValue<T>(raw.value, Date.now())
+        const ended = performance.now()
+        const value = freshValue<T>(raw.value, wallClock(ended))
         if (value !== NOT_FRESH) {
-          this.metrics.timedHit(namespace, 'getOrSet', performance.now() - started)
+          this.metrics.record(hits, ended - started, true)
           return { ok: true, value }
         }
       }
@@ -320,6 +341,7 @@ export class Cache {
     }
     const ns = new CacheNamespace<T>(this.context, this.#aside, reader, name, options, this.defaultTtl)
     this.#typed.set(name, ns)
+    this.#hits.delete(name)
     return ns
   }
 

@@ -52,6 +52,8 @@ export class KeyBuilder {
   readonly #secret: string
   readonly #hashes = new Map<string, string>()
   readonly #maxPartLength: number
+  /** `<prefix>:`, made once: a raw key is one concatenation. */
+  readonly #rawPrefix: string
 
   constructor (options: KeyBuilderOptions = {}) {
     const prefix = options.prefix ?? DEFAULT_PREFIX
@@ -61,6 +63,7 @@ export class KeyBuilder {
     this.prefix = prefix
     this.#secret = options.hashSecret ?? DEFAULT_HASH_SECRET
     this.#maxPartLength = options.maxPartLength ?? 512
+    this.#rawPrefix = prefix + ':'
   }
 
   /** `<prefix>:<namespace>:<parts…>` */
@@ -110,7 +113,7 @@ export class KeyBuilder {
   /** `raw` for the hot path: the full key, or null when the key is invalid. */
   rawKey (key: string): string | null {
     return typeof key === 'string' && key.length > 0 && key.length <= this.#maxPartLength * 4 && !CONTROL.test(key)
-      ? this.prefix + ':' + key
+      ? this.#rawPrefix + key
       : null
   }
 

@@ -73,19 +73,46 @@ type DecisionLabel = 'namespace' | 'policy' | 'outcome' | 'source'
 interface Buckets { counts: number[], sum: number, count: number }
 
 /**
+ * One latency series (namespace, operation, result) with its namespace's
+ * counters, found once and held by a hot path (`metrics.series()`), so a timed
+ * hit costs no Map lookup.
+ */
+export interface Series {
+  readonly namespace: string
+  readonly operation: string
+  readonly result: string
+}
+
+/** A Series and what it found; a reset detaches those (`epoch` tells) and the next record finds them again. */
+class HeldSeries implements Series {
+  readonly namespace: string
+  readonly operation: string
+  readonly result: string
+  counters: Counters | undefined
+  buckets: Buckets | undefined
+  epoch = -1
+
+  constructor (namespace: string, operation: string, result: string) {
+    this.namespace = namespace
+    this.operation = operation
+    this.result = result
+  }
+}
+
+/**
  * The latency histogram as a prom-client metric of our own: prom-client's
  * Histogram hashes a label object on every observe, which costs more than a
  * near-cache hit; here an observation is three Map lookups and a bucket scan,
  * and the exposition is made when the registry is scraped.
  */
-function latencyMetric (name: string, latency: Map<string, Map<string, Map<string, Buckets>>>): object {
+function latencyMetric (name: string, latency: Map<string, Map<string, Map<string, Buckets>>>, onReset: () => void): object {
   const help = 'Latency of cache operations by namespace, operation and result.'
   return {
     name,
     help,
     type: 'histogram',
     aggregator: 'sum',
-    reset: () => { latency.clear() },
+    reset: () => { latency.clear(); onReset() },
     get: (): MetricObjectWithValues<MetricValueWithName<string>> => {
       const values: Array<MetricValueWithName<string>> = []
       for (const [namespace, operations] of latency) {
@@ -120,6 +147,8 @@ export class CacheMetrics {
   readonly #decisions = new Map<string, { labels: Record<DecisionLabel, string>, count: number }>()
   /** The same rows by namespace → policy → outcome → source: found per request without making a string. */
   readonly #decisionRows = new Map<string, Map<string, Map<string, Map<string, { count: number }>>>>()
+  /** Bumped by every reset: a Series held from before finds its counters again. */
+  #epoch = 0
 
   constructor (options: CacheMetricsOptions = {}) {
     this.registry = options.registry ?? new Registry()
@@ -138,7 +167,7 @@ export class CacheMetrics {
         }
       })
     }
-    this.registry.registerMetric(latencyMetric(prefix + 'cache_operation_duration_seconds', this.#latency) as never)
+    this.registry.registerMetric(latencyMetric(prefix + 'cache_operation_duration_seconds', this.#latency, () => { this.#epoch++ }) as never)
     const decisions = this.#decisions
     // eslint-disable-next-line no-new
     new Counter({
@@ -209,12 +238,36 @@ export class CacheMetrics {
   timedHit (namespace: string, operation: string, ms: number): void {
     const c = this.#counters(namespace)
     c.hits++
-    this.#observe(c, namespace, operation, 'hit', ms)
+    this.#into(this.#buckets(namespace, operation, 'hit'), c, ms)
+  }
+
+  /** A series to hold for `record` (a hot path's own), e.g. ('users', 'getOrSet', 'hit'). */
+  series (namespace: string, operation: string, result: string): Series {
+    return new HeldSeries(namespace, operation, result)
+  }
+
+  /**
+   * One observation of a held series, `ms` long, counted as a hit too when
+   * `hit`: what `timedHit` and `observe` do, without finding the counters.
+   */
+  record (series: Series, ms: number, hit: boolean): void {
+    const held = series as HeldSeries
+    let counters = held.counters
+    let buckets = held.buckets
+    if (held.epoch !== this.#epoch || counters === undefined || buckets === undefined) {
+      held.counters = counters = this.#counters(held.namespace)
+      held.buckets = buckets = this.#buckets(held.namespace, held.operation, held.result)
+      held.epoch = this.#epoch
+    }
+    if (hit) counters.hits++
+    this.#into(buckets, counters, ms)
   }
 
   #observe (c: Counters, namespace: string, operation: string, result: string, ms: number): void {
-    c.latencySum += ms
-    c.latencyCount++
+    this.#into(this.#buckets(namespace, operation, result), c, ms)
+  }
+
+  #buckets (namespace: string, operation: string, result: string): Buckets {
     let operations = this.#latency.get(namespace)
     if (operations === undefined) { operations = new Map(); this.#latency.set(namespace, operations) }
     let results = operations.get(operation)
@@ -224,6 +277,12 @@ export class CacheMetrics {
       buckets = { counts: new Array<number>(BUCKETS.length).fill(0), sum: 0, count: 0 }
       results.set(result, buckets)
     }
+    return buckets
+  }
+
+  #into (buckets: Buckets, c: Counters, ms: number): void {
+    c.latencySum += ms
+    c.latencyCount++
     const seconds = ms / 1000
     let i = 0
     while (i < BUCKETS.length && seconds > (BUCKETS[i] as number)) i++
@@ -268,6 +327,7 @@ export class CacheMetrics {
 
   /** Resets one namespace, or all of them (latency histograms included when all). */
   reset (namespace?: string): void {
+    this.#epoch++
     if (namespace === undefined) {
       this.#namespaces.clear()
       this.#latency.clear()

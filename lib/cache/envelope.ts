@@ -78,9 +78,10 @@ export function freshValue<T> (raw: string, now: number): T | typeof NOT_FRESH {
     const a = raw.indexOf('|', 4)
     if (a < 0 || !(now < timeAt(raw, 4, a))) return NOT_FRESH
     const b = raw.indexOf('|', a + 1)
-    const c = b < 0 ? -1 : raw.indexOf('|', b + 1)
-    const d = c < 0 ? -1 : raw.indexOf('|', c + 1)
-    if (d < 0) return NOT_FRESH
+    if (b < 0) return NOT_FRESH
+    // no generation and no tags (every raw key's entry): the JSON starts three bytes on
+    const d = raw.charCodeAt(b + 1) === 0x7c && raw.charCodeAt(b + 2) === 0x7c ? b + 2 : raw.indexOf('|', raw.indexOf('|', b + 1) + 1)
+    if (d <= b) return NOT_FRESH
     return d === raw.length - 1 ? undefined as T : JSON.parse(raw.slice(d + 1)) as T
   } catch {
     return NOT_FRESH

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { wallClock } from '../clock.js'
 import type { ComponentContext } from '../context.js'
 import type { KeyPart } from '../keys.js'
+import type { Series } from '../metrics.js'
 import { fail, ok, type Failure, type Result } from '../result.js'
 import { ttlToMs } from '../ttl.js'
 import { resolveOptions, type CacheAside, type GetOrSetOptions, type Slot } from './aside.js'
@@ -65,6 +67,8 @@ export class CacheNamespace<T = unknown> {
   readonly #check: ((value: unknown) => boolean) | undefined
   readonly #generationKey: string
   readonly #prefix: string
+  /** The L1 hit path's series, held: a hit recorded without a lookup. */
+  readonly #l1Hits: Series
 
   /** Made by `cache.namespace()`; throws a TypeError for a bad name or option. */
   constructor (context: ComponentContext, aside: CacheAside, reader: Reader, name: string, options: NamespaceOptions, defaultTtl: number) {
@@ -82,6 +86,7 @@ export class CacheNamespace<T = unknown> {
     this.#defaults = defaults
     this.#generationKey = generation.value
     this.#prefix = generation.value.slice(0, -1)
+    this.#l1Hits = context.metrics.series(name, 'getOrSet', 'hit')
     if (schema !== undefined) {
       const compiled = TypeCompiler.Compile(schema)
       this.#check = (value) => compiled.Check(value)
@@ -213,7 +218,7 @@ export class CacheNamespace<T = unknown> {
    * undefined: the L1 hit path, with no await and no JSON.parse (the decoded
    * entry is kept with the reply, so L1 answers share one object: do not mutate it).
    */
-  #nearHit (l1: NearCache, key: KeyPart): Entry<T> | undefined {
+  #nearHit (l1: NearCache, key: KeyPart, now: number): Entry<T> | undefined {
     const gen = l1.peek(this.#generationKey)
     if (gen === undefined || gen.value === null) return undefined
     const valueKey = this.#valueKey(key)
@@ -231,7 +236,7 @@ export class CacheNamespace<T = unknown> {
       held.entry = entry
     }
     // a tagged value takes the general path (its tags' generations, from L1 as well)
-    if (entry.valid !== true || entry.generation !== gen.value || entry.tags.length > 0 || Date.now() >= entry.freshUntil) return undefined
+    if (entry.valid !== true || entry.generation !== gen.value || entry.tags.length > 0 || now >= entry.freshUntil) return undefined
     return entry
   }
 
@@ -239,13 +244,12 @@ export class CacheNamespace<T = unknown> {
   getOrSet (key: KeyPart, loader: () => T | Promise<T>, options: NamespaceGetOrSetOptions = {}): Promise<Result<T>> {
     const l1 = this.l1
     if (l1 !== undefined) {
+      // one clock read at each end: the wall clock (freshness) is derived from the first
       const started = performance.now()
-      const entry = this.#nearHit(l1, key)
+      const entry = this.#nearHit(l1, key, wallClock(started))
       if (entry !== undefined) {
-        const { metrics } = this.#context
         l1.counted()
-        metrics.hit(this.name)
-        metrics.observe(this.name, 'getOrSet', 'hit', performance.now() - started)
+        this.#context.metrics.record(this.#l1Hits, performance.now() - started, true)
         return Promise.resolve({ ok: true, value: entry.value })
       }
     }

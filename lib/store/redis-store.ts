@@ -1,7 +1,7 @@
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from '../breaker.js'
-import { withDeadline } from '../deadline.js'
+import { Deadlines } from '../deadline.js'
 import { BUDGET_SPENT, budgetSpent, spendBudget } from '../request-budget.js'
 import { fail, isOutage, ok, type Failure, type Result } from '../result.js'
 import { sha1, type Script, type ScriptArg } from '../scripts.js'
@@ -108,8 +108,8 @@ export class RedisStore extends BaseStore {
   readonly breaker: CircuitBreaker
   /** The deadline this store enforces itself; undefined when a single-node client has its own `commandTimeout`. */
   readonly deadlineMs: number | undefined
-  /** One command's deadline, whoever enforces it: a script's reload after NOSCRIPT gets one for both its calls. */
-  readonly #retryDeadlineMs: number
+  /** The deadlines this store keeps: its own (`deadlineMs`), or only a NOSCRIPT reload's under the client's `commandTimeout`. */
+  readonly #deadlines: Deadlines
   readonly #scanCount: number
   readonly #breakerOptions: BreakerOptions | undefined
   readonly #guard: Guard
@@ -137,7 +137,7 @@ export class RedisStore extends BaseStore {
       : this.client.options.commandTimeout === undefined ? (options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS) : undefined
     // a NOSCRIPT reload and its retry share one deadline, whoever enforces it
     // the store keeps no deadline only for a single node whose client has a commandTimeout of its own
-    this.#retryDeadlineMs = this.deadlineMs ?? (this.client as Redis).options.commandTimeout as number
+    this.#deadlines = new Deadlines(this.deadlineMs ?? (this.client as Redis).options.commandTimeout as number, 'Redis command')
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
     if (isCluster(this.client)) {
@@ -355,10 +355,7 @@ export class RedisStore extends BaseStore {
     return this.#bound(this.#evalsha(script, keys, args)).then(decode, (err: unknown) => isNoScript(err)
       // SCRIPT LOAD then EVALSHA under one deadline: with the client's own commandTimeout each would get a whole
       // one, and a call after Redis restarted (every script gone) could take three deadlines
-      ? (this.deadlineMs !== undefined
-          ? this.#bound(this.#load([script], keys[0]).then(() => this.#evalsha(script, keys, args)), started)
-          : withDeadline(this.#load([script], keys[0]).then(() => this.#evalsha(script, keys, args)), this.#retryDeadlineMs, 'Redis command')
-        ).then(decode, guard.failed)
+      ? this.#deadlines.bound(this.#reloaded(script, keys, args), this.#left(started)).then(decode, guard.failed)
       : guard.failed(err))
   }
 
@@ -366,11 +363,24 @@ export class RedisStore extends BaseStore {
     return this.client.evalsha(script.sha, keys.length, ...keys, ...args)
   }
 
-  /** The command under the store's deadline (what is left of it, for a call that began at `started`). */
-  #bound<T> (command: Promise<T>, started?: number): Promise<T> {
-    if (this.deadlineMs === undefined) return command
-    const left = started === undefined ? this.deadlineMs : Math.max(1, this.deadlineMs - (performance.now() - started))
-    return withDeadline(command, left, 'Redis command')
+  /** SCRIPT LOAD on the key's node, then EVALSHA again. */
+  async #reloaded (script: Script<unknown>, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    await this.#load([script], keys[0])
+    return await this.#evalsha(script, keys, args)
+  }
+
+  /** The command under the store's deadline (none when the client keeps its own). */
+  #bound<T> (command: Promise<T>): Promise<T> {
+    return this.deadlineMs === undefined ? command : this.#deadlines.bound(command)
+  }
+
+  /**
+   * What is left of the deadline of a call that began at `started` (a NOSCRIPT
+   * reload and retry): the store's, or the client's `commandTimeout` in full
+   * when the client enforced the first attempt itself.
+   */
+  #left (started: number): number {
+    return this.deadlineMs === undefined ? this.#deadlines.ms : Math.max(1, this.deadlineMs - (performance.now() - started))
   }
 
   #decoded<T> (guard: Guard, script: Script<T>, reply: unknown): Result<T> {

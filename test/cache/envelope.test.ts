@@ -46,3 +46,14 @@ t.test('the lock scripts\' decoders', async (t) => {
   t.equal(cacheRelease.decode(1), true)
   t.equal(cacheRelease.decode(0), false)
 })
+
+t.test('freshValue finds the JSON past a generation and tags, and past none', async (t) => {
+  const value = { s: 'a|b||c' }
+  for (const [generation, tags] of [['', []], ['g1', []], ['', [['t', '1']]], ['g1', [['t', '1'], ['u', '2']]]] as Array<[string, Array<[string, string]>]>) {
+    const raw = encodeEntry({ value, freshUntil: 100, staleUntil: 200, generation, tags }) as string
+    t.same(freshValue(raw, 99), value, `generation ${JSON.stringify(generation)}, ${tags.length} tag(s)`)
+  }
+  t.equal(freshValue('ck1|100|200|', 1), NOT_FRESH, 'cut after the stale-until time')
+  t.equal(freshValue('ck1|100|200||', 1), NOT_FRESH, 'cut inside the empty generation and tags')
+  t.equal(freshValue('ck1|100|200|||', 1), undefined, 'nothing after the separators: undefined')
+})

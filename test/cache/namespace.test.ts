@@ -39,6 +39,16 @@ for (const { name, store } of await storeBackends('ns')) {
       t.ok(pieces.ok && pieces.value[0] !== null, 'the generation key exists once a value was written')
     })
 
+    t.test('a raw key read before its namespace became typed is refused from then on', async (t) => {
+      t.same(await cache.set('late:k', '1'), { ok: true, value: true })
+      t.same(await cache.get('late:k'), { ok: true, value: '1' })
+      t.same(await cache.getOrSet('late:j', () => 2), { ok: true, value: 2 })
+      t.same(await cache.getOrSet('late:j', () => 3), { ok: true, value: 2 }, 'a hit, remembered by the hit path')
+      cache.namespace<number>('late', { ttl: 60 })
+      t.match(await cache.get('late:k'), { ok: false, error: { code: 'INVALID_ARGUMENT', message: /typed namespace/ } })
+      t.match(await cache.getOrSet('late:j', () => 4), { ok: false, error: { code: 'INVALID_ARGUMENT', message: /typed namespace/ } })
+    })
+
     t.test('a value that fails the schema is a counted miss, and getOrSet reloads it', async (t) => {
       const accounts = cache.namespace<Account>('schemed', { ttl: 60, schema: AccountSchema })
       const loose = cache.namespace<unknown>('schemed-raw', { ttl: 60 })

@@ -76,6 +76,28 @@ t.test('a client made without commandTimeout still gets the store deadline', asy
   await store.close()
 })
 
+t.test('calls in flight together on a hung Redis share the store\'s deadline slices: each fails with TIMEOUT', async (t) => {
+  const redis = await ownRedis(t)
+  const client = new Redis(redis.url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 })
+  client.on('error', () => {})
+  await client.connect()
+  t.teardown(() => { client.disconnect() })
+  const store = new RedisStore({ client, prefix: 'own', commandTimeoutMs: 60, breaker: { failureThreshold: 1000 } })
+  t.same(await store.set('own:k', 'v'), { ok: true, value: true })
+  redis.pause()
+  const calls: Array<Promise<{ ok: boolean, error?: { code: string } }>> = []
+  // started across several slices of the deadline
+  for (let i = 0; i < 5; i++) {
+    for (let j = 0; j < 20; j++) calls.push(store.get('own:k'))
+    await sleep(7)
+  }
+  const codes = new Set((await Promise.all(calls)).map((r) => r.ok ? 'ok' : r.error?.code))
+  t.same([...codes], ['TIMEOUT'])
+  redis.resume()
+  t.same(await store.get('own:k'), { ok: true, value: 'v' }, 'and the next call answers')
+  await store.close()
+})
+
 t.test('the store enforces its own deadline when a single-node client has none, and always on a Cluster', async (t) => {
   const redis = await fileRedis()
   const plain = new Redis(redis.url, { lazyConnect: true })
