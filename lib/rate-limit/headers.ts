@@ -25,11 +25,11 @@ export function rateLimitPolicyHeader (name: string, limit: number, windowMs: nu
 
 /**
  * `RateLimit: "<name>";r=<remaining>;t=<seconds>`: `t` is when a refused
- * request may retry, else when the bucket is full. Undefined when the
- * remaining quota is unknown (decided fail-open): better silent than wrong.
+ * request may retry, else when the bucket is full. Decided fail-open (the
+ * quota unknown), the bucket is reported full, as the x-ratelimit headers report it.
  */
-export function rateLimitHeader (name: string, decision: Decision): string | undefined {
-  if (decision.remaining === null) return undefined
+export function rateLimitHeader (name: string, decision: Decision): string {
+  if (decision.remaining === null) return `${sfString(name)};r=${decision.limit};t=0`
   const remaining = decision.allowed ? decision.remaining : 0
   return `${sfString(name)};r=${remaining};t=${seconds(decision.allowed ? decision.resetMs : decision.retryAfterMs)}`
 }

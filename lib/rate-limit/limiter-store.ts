@@ -310,9 +310,11 @@ export class TokenBucketLimiterStore {
       if (!result.ok) { cb(new RateLimitStoreError(result.error)); return }
       const decision = result.value
       if (request !== undefined) defaults.record(request, { decision, scope: this.scope, windowMs })
-      // ttl in whole seconds, rounded up as the headers round it: what a body says agrees with what they say
+      // ttl in whole seconds, rounded up as the headers round it: what a body says agrees with what they say.
+      // Decided fail-open (remaining unknown), the bucket is reported full, as @fastify/rate-limit reports a
+      // skipped error: every request is let through meanwhile, so max is the least a client can count on
       cb(null, decision.allowed
-        ? { current: max - (decision.remaining ?? 0), ttl: wholeSeconds(decision.resetMs) }
+        ? { current: max - (decision.remaining ?? max), ttl: decision.remaining === null ? 0 : wholeSeconds(decision.resetMs) }
         // refusals in a row above max: @fastify/rate-limit bans when they exceed `ban`
         : { current: max + Math.max(1, decision.refusals), ttl: wholeSeconds(decision.retryAfterMs) })
     })

@@ -5,21 +5,17 @@ import type { ResolvedOptions } from './options.js'
 
 /**
  * What a response says about its request's decision, beyond the headers
- * @fastify/rate-limit writes (an onSend hook): no quota claimed when the
- * decision was made fail-open, the IETF draft headers with `draftHeaders`,
- * and the problem-details 429 with `problemDetails`.
+ * @fastify/rate-limit writes (an onSend hook): the IETF draft headers with
+ * `draftHeaders`, and the problem-details 429 with `problemDetails`.
  */
 export function decisionHeaders (opts: Pick<ResolvedOptions, 'draftHeaders' | 'problemDetails' | 'problemType'>): onSendHookHandler {
   return function rateLimitHeaders (request, reply, payload, done) {
     const state = request.rateLimitDecision
     if (state === null) { done(null, payload); return }
     const { decision } = state
-    // decided fail-open: the quota is unknown, so claim none
-    if (decision.remaining === null) reply.removeHeader('x-ratelimit-remaining').removeHeader('x-ratelimit-reset')
     if (opts.draftHeaders) {
       reply.header('ratelimit-policy', rateLimitPolicyHeader(state.scope, decision.limit, state.windowMs))
-      const current = rateLimitHeader(state.scope, decision)
-      if (current !== undefined) reply.header('ratelimit', current)
+      reply.header('ratelimit', rateLimitHeader(state.scope, decision))
     }
     if (opts.problemDetails && !decision.allowed && reply.statusCode === 429) {
       reply.type(PROBLEM_CONTENT_TYPE)

@@ -180,9 +180,10 @@ t.test('with the store failing, each fail policy does what it says', async (t) =
 
   const open = await get(app, '/accounts/1')
   t.equal(open.statusCode, 200, 'open (the default): allowed')
-  t.equal(open.headers['x-ratelimit-remaining'], undefined, 'claiming no quota')
-  t.equal(open.headers['x-ratelimit-reset'], undefined)
-  t.equal(open.headers.ratelimit, undefined)
+  // as @fastify/rate-limit reports a skipped error: the bucket full (everything passes meanwhile)
+  t.equal(open.headers['x-ratelimit-remaining'], '3', 'reported full')
+  t.equal(open.headers['x-ratelimit-reset'], '0')
+  t.equal(open.headers.ratelimit, '"GET /accounts/:id";r=3;t=0')
   t.equal(open.headers['x-ratelimit-limit'], '3')
 
   const closed = await get(app, '/closed')

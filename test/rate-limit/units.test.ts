@@ -53,7 +53,7 @@ t.test('draft headers and problem details', async (t) => {
   t.equal(rateLimitPolicyHeader('GET /a "b" \\ é', 10, 60_000), '"GET /a \\"b\\" \\\\ ?";q=10;w=60', 'an escaped sf-string')
   t.equal(rateLimitHeader('p', allowed), '"p";r=7;t=3')
   t.equal(rateLimitHeader('p', { ...allowed, allowed: false, remaining: 2, retryAfterMs: 1001 }), '"p";r=0;t=2')
-  t.equal(rateLimitHeader('p', { ...allowed, remaining: null, source: 'open' }), undefined)
+  t.equal(rateLimitHeader('p', { ...allowed, remaining: null, source: 'open' }), `"p";r=${allowed.limit};t=0`)
   t.same(tooManyRequestsProblem({ ...allowed, allowed: false, retryAfterMs: 1 }, '/x'), {
     type: 'about:blank', title: 'Too Many Requests', status: 429, detail: 'Rate limit of 10 exceeded; retry in 1 s.', instance: '/x', code: 'RATE_LIMITED', retryAfter: 1
   })
