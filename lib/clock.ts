@@ -25,3 +25,22 @@ export function wallClock (performanceNow: number): number {
   }
   return offset + performanceNow
 }
+
+let seenDateNow: unknown
+let seenFaked = false
+
+/**
+ * Whether `Date.now` is not the engine's own: a test suite faking timers
+ * (sinon, `node:test` mock timers, Jest) replaces it with a function of its
+ * own. The verdict is kept until `Date.now` changes, so a check costs one
+ * comparison. Production code never fakes Date; a suite that does means its
+ * clock to be followed.
+ */
+export function dateIsFaked (): boolean {
+  const now = Date.now
+  if (now !== seenDateNow) {
+    seenDateNow = now
+    seenFaked = !Function.prototype.toString.call(now).includes('[native code]')
+  }
+  return seenFaked
+}

@@ -33,10 +33,10 @@ export class TakeBatch {
   readonly maxBatch: number
   #queue: Pending[] = []
   readonly #endOfTurn: EndOfTurn
-  /** The time to decide at, µs since the epoch (clock 'process'); unset: the store's (Redis TIME). */
-  readonly #nowUs: (() => number) | undefined
+  /** The time to decide at, µs since the epoch (the process's clock); unset, or answering undefined: the store's (Redis TIME). */
+  readonly #nowUs: (() => number | undefined) | undefined
 
-  constructor (store: Store, maxBatch = DEFAULT_MAX_BATCH, nowUs?: () => number) {
+  constructor (store: Store, maxBatch = DEFAULT_MAX_BATCH, nowUs?: () => number | undefined) {
     this.store = store
     this.#nowUs = nowUs
     // on a Cluster a batch holds the keys of one node (store.batchGroup)
@@ -88,7 +88,8 @@ export class TakeBatch {
 
   /** The script's arguments with the time appended when the limiter keeps its own clock. */
   #timed (args: readonly ScriptArg[]): readonly ScriptArg[] {
-    return this.#nowUs === undefined ? args : [...args, this.#nowUs()]
+    const now = this.#nowUs?.()
+    return now === undefined ? args : [...args, now]
   }
 }
 

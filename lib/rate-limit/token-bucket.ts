@@ -1,3 +1,4 @@
+import { dateIsFaked } from '../clock.js'
 import type { ComponentContext } from '../context.js'
 import type { KeyBuilder, KeyPart } from '../keys.js'
 import type { CacheMetrics } from '../metrics.js'
@@ -34,18 +35,21 @@ export interface TokenBucketOptions {
   /** Buckets the in-process stand-in keeps (policy `local`). Default 10,000. */
   localBucketSize?: number
   /**
-   * Whose clock times the buckets on Redis: `redis` (its TIME, the default:
-   * every instance agrees) or `process` (this process's `Date.now()`, sent
-   * with each call: what a test suite that fakes timers wants; on several
-   * instances it trusts their clocks to agree). The memory store always
-   * keeps this process's time.
+   * Whose clock times the buckets on Redis: `auto` (the default: Redis TIME,
+   * which every instance agrees on, except while this process's `Date` is
+   * faked — a test suite faking timers — when the faked time is sent with
+   * each call, so its buckets refill as the suite ticks its clock), `redis`
+   * (always its TIME) or `process` (always this process's `Date.now()`: on
+   * several instances it trusts their clocks to agree). The memory store
+   * always keeps this process's time.
    */
   clock?: RateLimitClock
 }
 
-export type RateLimitClock = 'redis' | 'process'
+export type RateLimitClock = 'auto' | 'redis' | 'process'
 
-const processNowUs = (): number => Date.now() * 1000
+const processNowUs = (): number => Math.floor(Date.now()) * 1000
+const fakedNowUs = (): number | undefined => dateIsFaked() ? processNowUs() : undefined
 
 export class TokenBucket {
   readonly context: ComponentContext
@@ -67,10 +71,11 @@ export class TokenBucket {
     this.metrics = context.metrics
     this.onStoreError = options.onStoreError ?? 'open'
     const onRedis = this.store.kind === 'redis'
-    this.clock = options.clock ?? 'redis'
+    this.clock = options.clock ?? 'auto'
     this.denyCache = new DenyCache(options.denyCacheSize ?? 10_000)
     this.#local = new MemoryData(options.localBucketSize ?? 10_000)
-    this.#batch = new TakeBatch(this.store, options.maxBatch, onRedis && this.clock === 'process' ? processNowUs : undefined)
+    const nowUs = !onRedis || this.clock === 'redis' ? undefined : this.clock === 'process' ? processNowUs : fakedNowUs
+    this.#batch = new TakeBatch(this.store, options.maxBatch, nowUs)
   }
 
   /** Loads the script ahead of first use (EVALSHA reloads on NOSCRIPT anyway). */

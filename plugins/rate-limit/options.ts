@@ -43,7 +43,7 @@ export const RateLimitPluginOptionsSchema = Type.Object({
   hashIdentities: Type.Optional(Type.Boolean({ default: true, description: 'identities enter Redis keys as keyed hashes (CACHE_KEY_HASH_SECRET)' })),
   denyCacheSize: Type.Optional(Type.Integer({ default: 10_000, minimum: 0, description: 'refusals remembered in-process (0: off)' })),
   localBucketSize: Type.Optional(Type.Integer({ default: 10_000, minimum: 1, description: 'buckets the local fail policy keeps' })),
-  clock: Type.Optional(Type.Union([Type.Literal('redis'), Type.Literal('process')], { default: 'redis', description: 'whose time refills the buckets on Redis: its TIME, or this process\'s Date.now() (tests that fake timers; several instances must keep their clocks in sync)' })),
+  clock: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('redis'), Type.Literal('process')], { default: 'auto', description: 'whose time refills the buckets on Redis: auto (its TIME, or the faked Date while a test suite fakes timers), redis (always its TIME), or process (always this process\'s Date.now(); several instances must keep their clocks in sync)' })),
   maxBatch: Type.Optional(Type.Integer({ default: 64, minimum: 1, maximum: 1000, description: 'most buckets decided in one EVALSHA (calls made in one event-loop turn share one; 1: off)' })),
   draftHeaders: Type.Optional(Type.Boolean({ default: false, description: 'also send the IETF draft RateLimit-Policy and RateLimit headers' })),
   problemDetails: Type.Optional(Type.Boolean({ default: false, description: 'answer 429 with an RFC 9457 application/problem+json body' })),

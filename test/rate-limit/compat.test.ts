@@ -235,36 +235,68 @@ t.test('batching on Redis answers under fake timers', async (t) => {
   t.same(replies.map((r) => r.statusCode).sort(), [200, 200, 200, 429], 'every request answered, by one shared bucket')
 })
 
-t.test('fake timers on Redis: clock \'process\' refills with the faked Date; the default keeps Redis TIME', async (t) => {
+t.test('fake timers on Redis: the default and clock \'process\' refill with the faked Date; clock \'redis\' keeps Redis TIME', async (t) => {
   await redis.flush()
   // 2 a second: a token back every 500 ms
   const processClock = await cachekitApp(t, 'redis', { cache: { prefix: 'cp' }, rateLimit: { max: 2, timeWindow: 1000, clock: 'process' } })
   processClock.get('/', async () => ({ ok: true }))
-  const redisClock = await cachekitApp(t, 'redis', { cache: { prefix: 'cr' }, rateLimit: { max: 2, timeWindow: 1000 } })
+  const autoClock = await cachekitApp(t, 'redis', { cache: { prefix: 'ca' }, rateLimit: { max: 2, timeWindow: 1000 } })
+  autoClock.get('/', async () => ({ ok: true }))
+  const redisClock = await cachekitApp(t, 'redis', { cache: { prefix: 'cr' }, rateLimit: { max: 2, timeWindow: 1000, clock: 'redis' } })
   redisClock.get('/', async () => ({ ok: true }))
   await processClock.ready()
+  await autoClock.ready()
   await redisClock.ready()
   t.equal(processClock.tokenBucket.clock, 'process')
+  t.equal(autoClock.tokenBucket.clock, 'auto', 'auto is the default')
   t.equal(redisClock.tokenBucket.clock, 'redis')
   // as a user's suite does: Date at 0, moved only by tick
   mock.timers.enable({ apis: ['Date', 'setTimeout', 'setInterval', 'setImmediate'], now: 0 })
   t.teardown(() => { mock.timers.reset() })
   const burst = async (app: FastifyInstance) => [(await from(app, '10.0.0.1')).statusCode, (await from(app, '10.0.0.1')).statusCode, (await from(app, '10.0.0.1')).statusCode]
-  t.same(await burst(processClock), [200, 200, 429])
-  t.same(await burst(redisClock), [200, 200, 429])
+  for (const app of [processClock, autoClock, redisClock]) t.same(await burst(app), [200, 200, 429], `${app.tokenBucket.clock}: a burst of 3 on a bucket of 2`)
   // a whole hour of faked time: Redis TIME has moved by milliseconds
   mock.timers.tick(HOUR)
   t.same(await burst(processClock), [200, 200, 429], 'clock process: the faked hour refilled the bucket')
+  t.same(await burst(autoClock), [200, 200, 429], 'default: Date is faked, so the faked hour refilled the bucket')
   const stuck = await from(redisClock, '10.0.0.1')
-  t.equal(stuck.statusCode, 429, 'default: the bucket is timed by Redis, where no time has passed')
+  t.equal(stuck.statusCode, 429, 'clock redis: the bucket is timed by Redis, where no time has passed')
   t.ok(Number(stuck.headers['retry-after']) >= 1, 'and it says so: a wait of Redis time')
   mock.timers.reset()
-  const fullAt = Number(await redis.client().get((await redis.client().keys('cp:ratelimit:*'))[0] as string))
-  t.ok(fullAt > HOUR * 1000 && fullAt < 2 * HOUR * 1000, `the process clock's instant (µs of faked time) is stored: ${fullAt}`)
+  for (const prefix of ['cp', 'ca']) {
+    const fullAt = Number(await redis.client().get((await redis.client().keys(`${prefix}:ratelimit:*`))[0] as string))
+    t.ok(fullAt > HOUR * 1000 && fullAt < 2 * HOUR * 1000, `${prefix}: the faked instant (µs of faked time) is stored: ${fullAt}`)
+  }
   t.equal((await from(processClock, '10.0.0.1')).statusCode, 200, 'timers real again: real time is far past the faked hour, so the bucket is full')
 })
 
-t.test('clock must be redis or process', async (t) => {
+t.test('the default clock sends no time while Date is real, and the faked time while it is faked', async (t) => {
+  await redis.flush()
+  const app = await cachekitApp(t, 'redis', { cache: { prefix: 'cs' }, rateLimit: { max: 5, timeWindow: HOUR } })
+  app.get('/', async () => ({ ok: true }))
+  await app.ready()
+  // watch the arguments the real store is given (it still runs the script on Redis)
+  const store = app.tokenBucket.store
+  const sent: number[] = []
+  const runScript = store.runScript.bind(store)
+  store.runScript = (async (script: Parameters<typeof runScript>[0], keys: Parameters<typeof runScript>[1], args: Parameters<typeof runScript>[2]) => {
+    if (script.name === 'token-bucket') sent.push(args.length - 4 * keys.length)
+    return await runScript(script, keys, args)
+  }) as typeof store.runScript
+  t.teardown(() => { store.runScript = runScript })
+  t.equal((await from(app, '10.0.0.1')).statusCode, 200)
+  t.same(sent, [0], 'real Date: no time sent, Redis TIME decides')
+  mock.timers.enable({ apis: ['Date'], now: 5000 })
+  t.teardown(() => { mock.timers.reset() })
+  t.equal((await from(app, '10.0.0.2')).statusCode, 200)
+  mock.timers.reset()
+  t.same(sent, [0, 1], 'faked Date: the time is sent')
+  const keys = await redis.client().keys('cs:ratelimit:*')
+  const values = await Promise.all(keys.map(async (k) => Number(await redis.client().get(k))))
+  t.ok(values.some((v) => v === 5000 * 1000 + HOUR * 1000 / 5), `the faked instant is stored: ${values.join(', ')}`)
+})
+
+t.test('clock must be auto, redis or process', async (t) => {
   await t.rejects(cachekitApp(t, 'memory', { rateLimit: { clock: 'wall' as 'redis' } }), /clock/)
 })
 
