@@ -98,7 +98,8 @@ export default fp<TokenBucketPluginOptions>(async function cachekitRateLimit (fa
     // @fastify/rate-limit's onRoute hook runs next and appends its hook right after this one
     if (fastPathOn && fastPathFits(route, this)) route.onRequest = [route.onRequest ?? []].flat().concat(fastPath(route, Store.limiterOf, generate, record))
   })
-  fastify.addHook('onSend', decisionHeaders(opts))
+  // only when a response needs more than @fastify/rate-limit writes: any onSend hook costs every response a hook run
+  if (opts.draftHeaders || opts.problemDetails) fastify.addHook('onSend', decisionHeaders(opts))
 
   await fastify.register(fastifyRateLimit, {
     errorResponseBuilder: (_request, context) => refusalError(context.statusCode, context.ttl),

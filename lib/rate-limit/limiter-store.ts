@@ -218,6 +218,15 @@ export class TokenBucketLimiterStore {
   #policy: BucketPolicy | undefined
   /** The policy and window of a static limit (numbers, not functions). */
   readonly #static: { policy: BucketPolicy, windowMs: number } | undefined
+  /**
+   * The identity the fast path last found no standing refusal for, and its
+   * bucket key: the take that follows it (a few microtasks later) reuses the
+   * key and skips the deny cache it has just looked in. Another request in
+   * between only makes it miss; a refusal remembered in between only means
+   * the store decides, which is always right.
+   */
+  #lookedUpIdentity: string | undefined
+  #lookedUpKey = ''
 
   constructor (params: LimiterParams, shared: Shared, scope: string) {
     this.#shared = shared
@@ -264,8 +273,13 @@ export class TokenBucketLimiterStore {
   standingRefusal (identity: string | number): LimitState | undefined {
     const limit = this.#static
     if (limit === undefined || this.penalty !== 0) return undefined
-    const decision = this.#shared.bucket.remembered(this.#bucketKey(String(identity)), limit.policy, this.cost)
-    return decision === undefined ? undefined : { decision, scope: this.scope, windowMs: limit.windowMs }
+    const id = String(identity)
+    const key = this.#bucketKey(id)
+    const decision = this.#shared.bucket.remembered(key, limit.policy, this.cost)
+    if (decision !== undefined) return { decision, scope: this.scope, windowMs: limit.windowMs }
+    this.#lookedUpIdentity = id
+    this.#lookedUpKey = key
+    return undefined
   }
 
   /**
@@ -306,7 +320,10 @@ export class TokenBucketLimiterStore {
     let identity = String(key)
     // @fastify/rate-limit appends the groupId to the key; the scope already names the group
     if (this.#groupId !== undefined && identity.endsWith(this.#groupId)) identity = identity.slice(0, -this.#groupId.length)
-    bucket.decide(this.#bucketKey(identity), policy, this.cost, dryRun, this.penalty).then((result) => {
+    const lookedUp = identity === this.#lookedUpIdentity
+    this.#lookedUpIdentity = undefined
+    const bucketKey = lookedUp ? this.#lookedUpKey : this.#bucketKey(identity)
+    bucket.decide(bucketKey, policy, this.cost, dryRun, this.penalty, lookedUp).then((result) => {
       if (!result.ok) { cb(new RateLimitStoreError(result.error)); return }
       const decision = result.value
       if (request !== undefined) defaults.record(request, { decision, scope: this.scope, windowMs })

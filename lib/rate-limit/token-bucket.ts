@@ -130,10 +130,11 @@ export class TokenBucket {
    * checks once per policy). `penalty` is the script's mode for refusals
    * (MODE: continue exceeding, exponential backoff, counting, ban; 0: none).
    * A bucket with a penalty is never answered from the deny cache: each of its
-   * refusals must reach the store, which counts it.
+   * refusals must reach the store, which counts it. `lookedUp`: the caller has
+   * just found no refusal for `key` in the deny cache (`remembered`).
    */
-  decide (key: string, policy: BucketPolicy, cost: number, dryRun: boolean, penalty = 0): Promise<Result<Decision>> {
-    const remembered = penalty === 0 ? this.remembered(key, policy, cost) : undefined
+  decide (key: string, policy: BucketPolicy, cost: number, dryRun: boolean, penalty = 0, lookedUp = false): Promise<Result<Decision>> {
+    const remembered = penalty === 0 && !lookedUp ? this.remembered(key, policy, cost) : undefined
     if (remembered !== undefined) return Promise.resolve(ok(remembered))
     const args = [policy.capacity, policy.intervalUs, cost, String(penalty + (dryRun ? MODE.dryRun : 0))]
     return this.#batch.run(key, args).then((reply) => {
