@@ -1,5 +1,5 @@
 import calculateSlot from 'cluster-key-slot'
-import type { Cluster, Redis } from 'ioredis'
+import { Command, type Cluster, type Redis } from 'ioredis'
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from '../breaker.js'
 import { Deadlines } from '../deadline.js'
 import { BUDGET_SPENT, budgetSpent, spendBudget } from '../request-budget.js'
@@ -211,7 +211,22 @@ export class RedisStore extends BaseStore {
     if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
     const guard = this.#guardFor(key)
     if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
-    return this.#settle(guard, this.client.get(key))
+    return this.#settle(guard, this.#get(key))
+  }
+
+  /**
+   * GET as `client.get` sends it (the same Command, reply encoding, key
+   * prefix and command timeout), without ioredis's generic command method
+   * around it (rest arguments, an options object, the auto-pipelining test):
+   * measurably cheaper on the hit paths. A Cluster, auto-pipelining or
+   * friendly error stacks take `client.get` itself.
+   */
+  #get (key: string): Promise<string | null> {
+    const client = this.client
+    if (this.cluster) return client.get(key)
+    const options = (client as Redis).options
+    if (options.enableAutoPipelining === true || options.showFriendlyErrorStack === true) return client.get(key)
+    return (client as Redis).sendCommand(new Command('get', [key], { replyEncoding: 'utf8', keyPrefix: options.keyPrefix })) as Promise<string | null>
   }
 
   protected rawSet (key: string, value: string, ttlMs: number | undefined): Promise<Result<true>> {
