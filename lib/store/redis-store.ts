@@ -24,6 +24,9 @@ export interface RedisStoreOptions extends BaseStoreOptions {
 
 export const DEFAULT_COMMAND_TIMEOUT_MS = 250
 
+/** What `client.get` gives its Command (ioredis reads it, keeps none of it): one object for every GET. */
+const GET_OPTIONS = { replyEncoding: 'utf8' } as const
+
 const CIRCUIT_OPEN: Failure = fail('UNAVAILABLE', 'Redis circuit is open: failing fast until a probe succeeds')
 
 function isCluster (client: RedisClient): client is Cluster {
@@ -215,18 +218,18 @@ export class RedisStore extends BaseStore {
   }
 
   /**
-   * GET as `client.get` sends it (the same Command, reply encoding, key
-   * prefix and command timeout), without ioredis's generic command method
-   * around it (rest arguments, an options object, the auto-pipelining test):
-   * measurably cheaper on the hit paths. A Cluster, auto-pipelining or
+   * GET as `client.get` sends it (the same Command, reply encoding and
+   * command timeout), without ioredis's generic command method around it
+   * (rest arguments, an options object, the auto-pipelining test): measurably
+   * cheaper on the hit paths. A Cluster, a key prefix, auto-pipelining or
    * friendly error stacks take `client.get` itself.
    */
   #get (key: string): Promise<string | null> {
     const client = this.client
     if (this.cluster) return client.get(key)
     const options = (client as Redis).options
-    if (options.enableAutoPipelining === true || options.showFriendlyErrorStack === true) return client.get(key)
-    return (client as Redis).sendCommand(new Command('get', [key], { replyEncoding: 'utf8', keyPrefix: options.keyPrefix })) as Promise<string | null>
+    if ((options.keyPrefix ?? '') !== '' || options.enableAutoPipelining === true || options.showFriendlyErrorStack === true) return client.get(key)
+    return (client as Redis).sendCommand(new Command('get', [key], GET_OPTIONS)) as Promise<string | null>
   }
 
   protected rawSet (key: string, value: string, ttlMs: number | undefined): Promise<Result<true>> {
