@@ -1,5 +1,5 @@
 import calculateSlot from 'cluster-key-slot'
-import { Command, type Cluster, type Redis } from 'ioredis'
+import { Command, Redis, type Cluster } from 'ioredis'
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from '../breaker.js'
 import { Deadlines } from '../deadline.js'
 import { BUDGET_SPENT, budgetSpent, spendBudget } from '../request-budget.js'
@@ -116,6 +116,8 @@ export class RedisStore extends BaseStore {
   readonly #scanCount: number
   readonly #breakerOptions: BreakerOptions | undefined
   readonly #guard: Guard
+  /** Whether GET goes straight to `client.sendCommand` (`#get`): read off the client's options once, as the deadline is. */
+  readonly #directGet: boolean
   /** A Cluster's breakers by node ("host:port"), made as nodes are first used. */
   readonly #nodeGuards = new Map<string, Guard>()
   #refreshTimer: NodeJS.Timeout | undefined
@@ -141,6 +143,8 @@ export class RedisStore extends BaseStore {
     // a NOSCRIPT reload and its retry share one deadline, whoever enforces it
     // the store keeps no deadline only for a single node whose client has a commandTimeout of its own
     this.#deadlines = new Deadlines(this.deadlineMs ?? (this.client as Redis).options.commandTimeout as number, 'Redis command')
+    const own = this.client.options as Partial<Redis['options']>
+    this.#directGet = this.client instanceof Redis && (own.keyPrefix ?? '') === '' && own.enableAutoPipelining !== true && own.showFriendlyErrorStack !== true
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
     if (isCluster(this.client)) {
@@ -218,18 +222,17 @@ export class RedisStore extends BaseStore {
   }
 
   /**
-   * GET as `client.get` sends it (the same Command, reply encoding and
-   * command timeout), without ioredis's generic command method around it
-   * (rest arguments, an options object, the auto-pipelining test): measurably
-   * cheaper on the hit paths. A Cluster, a key prefix, auto-pipelining or
-   * friendly error stacks take `client.get` itself.
+   * GET as `client.get` sends it (the same Command, reply encoding and command
+   * timeout), without ioredis's generic command method around it (rest
+   * arguments, an options object, the auto-pipelining test): measurably
+   * cheaper on the hit paths. Only on an ioredis `Redis` client without a key
+   * prefix, auto-pipelining or friendly error stacks (`#directGet`); any
+   * other client takes `client.get` itself.
    */
   #get (key: string): Promise<string | null> {
-    const client = this.client
-    if (this.cluster) return client.get(key)
-    const options = (client as Redis).options
-    if ((options.keyPrefix ?? '') !== '' || options.enableAutoPipelining === true || options.showFriendlyErrorStack === true) return client.get(key)
-    return (client as Redis).sendCommand(new Command('get', [key], GET_OPTIONS)) as Promise<string | null>
+    return this.#directGet
+      ? (this.client as Redis).sendCommand(new Command('get', [key], GET_OPTIONS)) as Promise<string | null>
+      : this.client.get(key)
   }
 
   protected rawSet (key: string, value: string, ttlMs: number | undefined): Promise<Result<true>> {
