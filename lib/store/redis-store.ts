@@ -144,7 +144,7 @@ export class RedisStore extends BaseStore {
     // the store keeps no deadline only for a single node whose client has a commandTimeout of its own
     this.#deadlines = new Deadlines(this.deadlineMs ?? (this.client as Redis).options.commandTimeout as number, 'Redis command')
     const own = this.client.options as Partial<Redis['options']>
-    this.#directGet = this.client instanceof Redis && (own.keyPrefix ?? '') === '' && own.enableAutoPipelining !== true && own.showFriendlyErrorStack !== true
+    this.#directGet = this.client instanceof Redis && own.keyPrefix === '' && own.enableAutoPipelining !== true && own.showFriendlyErrorStack !== true
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
     if (isCluster(this.client)) {
