@@ -231,7 +231,7 @@ export class CacheMetrics {
 
   /** One timed operation: `operation` (get, set, getOrSet, …) of `namespace` took `ms`, ending in `result` (hit, miss, stale, error, ok…). */
   observe (namespace: string, operation: string, result: string, ms: number): void {
-    this.#observe(this.#counters(namespace), namespace, operation, result, ms)
+    this.#into(this.#buckets(namespace, operation, result), this.#counters(namespace), ms)
   }
 
   /** A hit of `operation` that took `ms`: `hit` and `observe` in one (the hit paths). */
@@ -261,10 +261,6 @@ export class CacheMetrics {
     }
     if (hit) counters.hits++
     this.#into(buckets, counters, ms)
-  }
-
-  #observe (c: Counters, namespace: string, operation: string, result: string, ms: number): void {
-    this.#into(this.#buckets(namespace, operation, result), c, ms)
   }
 
   #buckets (namespace: string, operation: string, result: string): Buckets {

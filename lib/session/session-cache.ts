@@ -106,6 +106,12 @@ interface Memo<T> { key: string, raw: string, session: T }
 /** What a sliding cache last knew to be stored under an id: the bytes, their user, the key's expiry (ms). */
 interface Seen { key: string, raw: string, userId: string | null, expiresAt: number }
 
+/** Sets `key` in a map kept to `max` entries: a new key at the bound pushes out the oldest (insertion order). */
+function setBounded<K, V> (map: Map<K, V>, key: K, value: V, max: number): void {
+  if (map.size >= max && !map.has(key)) map.delete(map.keys().next().value as K)
+  map.set(key, value)
+}
+
 /** A sliding save keeps a session up to this much past the expiry it asked for… */
 export const SLIDING_HEADROOM_MAX_MS = 60_000
 /** …and never more than this fraction of its life. */
@@ -362,8 +368,7 @@ export class SessionCache<T extends SessionRecord = Session> {
       seen.expiresAt = expiresAt
       return
     }
-    if (seenById.size >= this.#decodedMemoSize) seenById.delete(seenById.keys().next().value as string)
-    seenById.set(id, { key, raw, userId, expiresAt })
+    setBounded(seenById, id, { key, raw, userId, expiresAt }, this.#decodedMemoSize)
   }
 
   /** The cached session, or null on a miss. One GET. A value that fails to decode is a miss, counted as an error. */
@@ -520,8 +525,7 @@ export class SessionCache<T extends SessionRecord = Session> {
     if (known !== undefined) return ok(known)
     const tag = this.keys.hashed(userId, 'userId')
     if (tag.ok) {
-      if (this.#tags.size >= this.#decodedMemoSize) this.#tags.delete(this.#tags.keys().next().value as string)
-      this.#tags.set(userId, tag.value)
+      setBounded(this.#tags, userId, tag.value, this.#decodedMemoSize)
     }
     return tag
   }
@@ -573,8 +577,7 @@ export class SessionCache<T extends SessionRecord = Session> {
     if (memo !== undefined && memo.raw === raw) return copy(memo.session)
     const decoded = this.#codec.decode(id, raw)
     if (decoded.ok) {
-      if (memo === undefined && this.#decoded.size >= this.#decodedMemoSize) this.#decoded.delete(this.#decoded.keys().next().value as string)
-      this.#decoded.set(id, { key, raw, session: decoded.value })
+      setBounded(this.#decoded, id, { key, raw, session: decoded.value }, this.#decodedMemoSize)
       return copy(decoded.value)
     }
     this.context.failed(METRICS_NAMESPACES.sessions, decoded, 'session entry treated as a miss')
