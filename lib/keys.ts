@@ -2,8 +2,12 @@ import { createHmac } from 'node:crypto'
 import { DEFAULT_NAMESPACE } from './namespaces.js'
 import { fail, ok, type Failure, type Result } from './result.js'
 
-/** How many identifiers' hashes a key builder remembers (`hash`). */
-export const HASH_MEMO_SIZE = 4096
+/**
+ * How many identifiers' hashes a key builder remembers (`hash`): the same
+ * clients come back (a rate limiter hashes each request's identity), and an
+ * HMAC per call is a measurable share of a hot path.
+ */
+export const HASH_MEMO_SIZE = 10_000
 
 /**
  * The one place Redis keys are made: `<prefix>:<namespace>:<parts…>`.

@@ -168,22 +168,7 @@ class Tickets {
 /** Tickets a limiter holds at most (requests between their window and their take). */
 const MAX_TICKETS = 10_000
 
-/** Identities hashed, remembered: the same clients come back, and an HMAC per request is a measurable share of the hot path. */
-const MAX_HASHES = 10_000
-
-function hashOf (shared: Shared, identity: string): string {
-  let hash = shared.hashes.get(identity)
-  if (hash === undefined) {
-    if (shared.hashes.size >= MAX_HASHES) shared.hashes.clear()
-    hash = shared.bucket.keys.hash(identity)
-    shared.hashes.set(identity, hash)
-  }
-  return hash
-}
-
 interface Shared {
-  /** Identity → keyed hash (bounded: cleared when full). */
-  hashes: Map<string, string>
   bucket: TokenBucket
   defaults: StoreDefaults
   /** Names limiters that have neither route nor group nor bucket name. */
@@ -293,7 +278,7 @@ export class TokenBucketLimiterStore {
       const plain = this.#shared.bucket.keys.extend(this.#scopeKey, identity)
       if (plain.ok) return plain.value
     }
-    return this.#scopeKey + ':' + hashOf(this.#shared, identity)
+    return this.#scopeKey + ':' + this.#shared.bucket.keys.hash(identity)
   }
 
   /** The policy for `max` per `windowMs`, reusing the last one (a static limit computes it once). */
@@ -346,7 +331,7 @@ export interface TokenBucketStoreClass {
 
 /** The store class to hand @fastify/rate-limit, bound to `bucket`. */
 export function tokenBucketStore (bucket: TokenBucket, defaults: StoreDefaults): TokenBucketStoreClass {
-  const shared: Shared = { bucket, defaults, hashes: new Map(), anonymous: 0, routes: new WeakMap() }
+  const shared: Shared = { bucket, defaults, anonymous: 0, routes: new WeakMap() }
   return class CachekitRateLimitStore extends TokenBucketLimiterStore {
     static limiterOf (route: object): TokenBucketLimiterStore | undefined {
       return shared.routes.get(route)
