@@ -1,6 +1,7 @@
 import { ComponentContext } from '../../lib/context.js'
 import { KeyBuilder } from '../../lib/keys.js'
 import { Cache } from '../../lib/cache.js'
+import { RedisStore } from '../../lib/store/redis-store.js'
 import { benchStore, httpThroughput, loopThroughput, startServer, type Scenario } from '../harness.js'
 
 /** fastify.cache.get against a raw ioredis GET on the same client, in one process. */
@@ -89,6 +90,9 @@ const cpuNote = (cpu: Record<string, number[]>): string =>
 
 /**
  * cache.getOrSet answered from Redis, against a raw ioredis GET and bentocache's getOrSet on the same Redis.
+ * Two more variants show what is compared: the store batches a turn's writes to the socket
+ * (`batchWrites`), a raw GET does not, so the same getOrSet with batchWrites off, and a raw GET
+ * on a client that batches too (ioredis auto-pipelining), are measured beside them.
  * Notes: this process's CPU time per call of each variant.
  */
 export const getOrSetHit: Scenario = {
@@ -99,6 +103,8 @@ export const getOrSetHit: Scenario = {
   async setup (ctx) {
     const { client, store } = await benchStore(ctx.redisUrl)
     const cache = new Cache(new ComponentContext({ store, keys: new KeyBuilder() }))
+    const unbatched = new Cache(new ComponentContext({ store: new RedisStore({ client, prefix: 'cachekit', batchWrites: false }), keys: new KeyBuilder() }))
+    const pipelined = await benchStore(ctx.redisUrl, { autoPipelining: true })
     const b = await bento(ctx.redisUrl)
     const options = { durationMs: ctx.durationMs, concurrency: ctx.connections }
     const loader = (): typeof VALUE => VALUE
@@ -121,10 +127,18 @@ export const getOrSetHit: Scenario = {
         'bentocache getOrSet': async () => {
           await b.getOrSet({ key: 'bench:bento', factory: loader, ttl: '10m' })
           return await withCpu(cpu, 'bentocache getOrSet', async () => await loopThroughput(() => b.getOrSet({ key: 'bench:bento', factory: loader, ttl: '10m' }), options))
+        },
+        'cache.getOrSet, batchWrites off': async () => {
+          await unbatched.getOrSet('bench:aside', loader, { ttl: 600 })
+          return await withCpu(cpu, 'cache.getOrSet, batchWrites off', async () => await loopThroughput(() => unbatched.getOrSet('bench:aside', loader, { ttl: 600 }), options))
+        },
+        'ioredis get, auto-pipelined client': async () => {
+          await client.set('cachekit:bench:raw', JSON.stringify(VALUE))
+          return await withCpu(cpu, 'ioredis get, auto-pipelined client', async () => await loopThroughput(() => pipelined.client.get('cachekit:bench:raw'), options))
         }
       },
       notes: () => [cpuNote(cpu)],
-      close: async () => { await b.disconnectAll(); client.disconnect() }
+      close: async () => { await b.disconnectAll(); client.disconnect(); pipelined.client.disconnect() }
     }
   }
 }

@@ -196,6 +196,11 @@ export class CacheAside {
       if (!claim.ok) return await this.#loadAndWrite(slot, loader, o, true)
       if (claim.value === mine) {
         try {
+          if (waited) {
+            // the holder may have written its value and let go between our last look and this claim
+            const r = await slot.read()
+            if (r.ok && r.value !== null && Date.now() < r.value.freshUntil) return ok(r.value.value)
+          }
           return await this.#loadAndWrite(slot, loader, o, true)
         } finally {
           await store.runScript(cacheRelease, [slot.lockKey], [mine])

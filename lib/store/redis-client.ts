@@ -12,8 +12,9 @@ export interface RedisClientOptions {
   /** Longest pause between reconnection attempts. */
   maxReconnectDelayMs?: number
   /**
-   * Send the commands issued in one event-loop tick in one write (ioredis
-   * `enableAutoPipelining`): fewer syscalls for Node and Redis under load.
+   * ioredis `enableAutoPipelining`: the client sends each tick's commands as
+   * one pipeline. The store batches its writes without it (`batchWrites`), at
+   * less CPU per command; with it, the store leaves the batching to the client.
    */
   autoPipelining?: boolean
   /**

@@ -173,6 +173,36 @@ for (const { name, store } of await storeBackends('gos')) {
       t.same(await fromB, { ok: true, value: 'from B' })
     })
 
+    t.test('with lock: a waiter that wins the lock after the holder wrote and let go answers the holder\'s value, without loading', async (t) => {
+      await store.set('gos:cache-lock:locked:4', 'the holder', { ttl: 60 })
+      // the race, made to happen: B's second look finds nothing, and just after it the holder writes its
+      // value and releases the lock, so B's next claim wins a lock whose value is already there
+      let reads = 0
+      const racing = new Proxy(store, {
+        get: (target, prop) => {
+          const own = (target as unknown as Record<string | symbol, unknown>)[prop]
+          if (prop !== 'get') return typeof own === 'function' ? own.bind(target) : own
+          return async (key: string) => {
+            const read = await target.get(key)
+            if (key === 'gos:locked:4' && ++reads === 2) {
+              const now = Date.now()
+              await target.set(key, encodeEntry({ value: 'from the holder', freshUntil: now + 60_000, staleUntil: now + 60_000, generation: '', tags: [] }) as string, { ttl: 60 })
+              await target.delete('gos:cache-lock:locked:4')
+            }
+            return read
+          }
+        }
+      })
+      const metricsB = new CacheMetrics()
+      let calls = 0
+      const b = cacheOn(racing, metricsB)
+      t.same(await b.getOrSet('locked:4', () => { calls++; return 'from B' }, { lock: { retryMs: 2 } }), { ok: true, value: 'from the holder' })
+      t.equal(calls, 0, 'B did not load')
+      t.ok(reads >= 3, 'B looked again after winning the lock')
+      t.equal(metricsB.details('locked').lockWaits, 1)
+      t.same(await store.exists('gos:cache-lock:locked:4'), { ok: true, value: false }, 'B let its lock go')
+    })
+
     t.test('with lock, a waiter runs the loader itself after waitMs', async (t) => {
       await store.set('gos:cache-lock:locked:3', 'someone else', { ttl: 60 })
       let calls = 0
