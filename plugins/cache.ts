@@ -48,7 +48,7 @@ export const CachePluginOptionsSchema = Type.Object({
   failureThreshold: Type.Optional(Type.Integer({ default: 3, minimum: 1, description: 'consecutive outage failures that open the circuit' })),
   cooldownMs: Type.Optional(Type.Integer({ default: 1000, minimum: 1, description: 'how long the open circuit fails fast before probing' })),
   warnIntervalMs: Type.Optional(Type.Integer({ default: DEFAULT_WARN_INTERVAL_MS, minimum: 0, description: 'shortest gap between two warnings about the same failure, for every cachekit plugin that sets none' })),
-  batchWrites: Type.Optional(Type.Boolean({ default: true, description: 'write the Redis commands of one event-loop turn to the socket in one write (a single node without auto-pipelining); false writes each command on its own, as ioredis does' })),
+  batchWrites: Type.Optional(Type.Boolean({ default: true, description: 'write the Redis commands of one pass of the event loop to the socket in one write (a single node without auto-pipelining); false writes each command on its own, as ioredis does' })),
   requestBudget: Type.Optional(Type.Boolean({ default: false, description: 'once a request has met one Redis failure, its later Redis calls fail at once (an AsyncLocalStorage scope per request: it costs every request some throughput, about 14 % on a rate-limited route in the bench)' })),
   cluster: Type.Optional(ClusterOptionSchema),
   sentinel: Type.Optional(SentinelOptionSchema)

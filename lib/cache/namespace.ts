@@ -66,6 +66,8 @@ export class CacheNamespace<T = unknown> {
   readonly #defaults: Omit<GetOrSetOptions, 'ttl'>
   readonly #check: ((value: unknown) => boolean) | undefined
   readonly #generationKey: string
+  /** `<prefix>:<name>:v`: the values' keys start with it. */
+  readonly #valuePrefix: string
   readonly #prefix: string
   /** The L1 hit path's series, held: a hit recorded without a lookup. */
   readonly #l1Hits: Series
@@ -85,7 +87,9 @@ export class CacheNamespace<T = unknown> {
     this.l1 = reader instanceof NearCache ? reader : undefined
     this.#defaults = defaults
     this.#generationKey = generation.value
+    this.l1?.pin(this.#generationKey)
     this.#prefix = generation.value.slice(0, -1)
+    this.#valuePrefix = this.#prefix + 'v'
     this.#l1Hits = context.metrics.series(name, 'getOrSet', 'hit')
     if (schema !== undefined) {
       const compiled = TypeCompiler.Compile(schema)
@@ -94,7 +98,7 @@ export class CacheNamespace<T = unknown> {
   }
 
   #valueKey (key: KeyPart): Result<string> {
-    return this.#context.keys.extend(this.#prefix + 'v', key)
+    return this.#context.keys.extend(this.#valuePrefix, key)
   }
 
   #tagKeys (tags: readonly string[]): Result<string[]> {
@@ -219,7 +223,7 @@ export class CacheNamespace<T = unknown> {
    * entry is kept with the reply, so L1 answers share one object: do not mutate it).
    */
   #nearHit (l1: NearCache, key: KeyPart, now: number): Entry<T> | undefined {
-    const gen = l1.peek(this.#generationKey)
+    const gen = l1.peekPinned(this.#generationKey)
     if (gen === undefined || gen.value === null) return undefined
     const valueKey = this.#valueKey(key)
     if (!valueKey.ok) return undefined

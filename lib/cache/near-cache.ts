@@ -49,6 +49,11 @@ export class NearCache implements Reader {
   readonly #lru: LRUCache<string, Held>
   readonly #data: Redis
   readonly #invalidations: Redis
+  /**
+   * Keys held outside the LRU, never pushed out by values: the namespace's
+   * generation, which every hit reads (`pin`). Undefined while not held.
+   */
+  readonly #pinned = new Map<string, Held | undefined>()
   /** Keys with a read in flight → invalidated meanwhile? */
   readonly #inflight = new Map<string, Flight>()
   readonly #heartbeat: NodeJS.Timeout
@@ -99,17 +104,38 @@ export class NearCache implements Reader {
     return this.#state
   }
 
-  /** Entries held now. */
+  /** Entries held now, pinned ones included. */
   get size (): number {
-    return this.#lru.size
+    let pinned = 0
+    for (const held of this.#pinned.values()) if (held !== undefined) pinned++
+    return this.#lru.size + pinned
   }
 
-  /**
-   * The held reply for `key`, or undefined (not held, or the near cache is
-   * not up): the synchronous hit path. It counts nothing.
-   */
+  /** Holds `key` outside the LRU from now on: a key every hit reads (a generation) is never pushed out by values. */
+  pin (key: string): void {
+    this.#pinned.set(key, this.#lru.get(key))
+    this.#lru.delete(key)
+  }
+
+  /** Lets go of a pinned key's value, counted as an eviction as the LRU counts its own. */
+  #drop (key: string): void {
+    if (this.#pinned.get(key) === undefined) return
+    this.#pinned.set(key, undefined)
+    this.#context.metrics.l1Eviction(this.namespace)
+  }
+
+  // Nothing is held unless the near cache is up: going down flushes both the
+  // LRU and the pinned keys, and no read is kept while it is not up. So the
+  // two peeks below need not ask for the state.
+
+  /** `peek` for a pinned key: one Map lookup. */
+  peekPinned (key: string): Held | undefined {
+    return this.#pinned.get(key)
+  }
+
+  /** The held reply for `key`, or undefined: the synchronous hit path. It counts nothing. */
   peek (key: string): Held | undefined {
-    return this.#state === 'up' ? this.#lru.get(key) : undefined
+    return this.#lru.get(key)
   }
 
   /** Counts one answer given from the near cache. */
@@ -168,7 +194,8 @@ export class NearCache implements Reader {
   #invalidate (key: string): void {
     const flight = this.#inflight.get(key)
     if (flight !== undefined) flight.invalidated = true
-    this.#lru.delete(key)
+    if (this.#pinned.has(key)) this.#drop(key)
+    else this.#lru.delete(key)
   }
 
   /**
@@ -183,6 +210,7 @@ export class NearCache implements Reader {
   flush (): void {
     this.#epoch++
     for (const flight of this.#inflight.values()) flight.invalidated = true
+    for (const key of this.#pinned.keys()) this.#drop(key)
     this.#lru.clear()
   }
 
@@ -193,7 +221,8 @@ export class NearCache implements Reader {
     const missing: string[] = []
     const at: number[] = []
     for (let i = 0; i < keys.length; i++) {
-      const held = this.#lru.get(keys[i] as string)
+      const key = keys[i] as string
+      const held = this.#pinned.has(key) ? this.#pinned.get(key) : this.#lru.get(key)
       if (held === undefined) { missing.push(keys[i] as string); at.push(i) } else out[i] = held.value
     }
     if (missing.length === 0) {
@@ -219,7 +248,10 @@ export class NearCache implements Reader {
     missing.forEach((key, j) => {
       const value = values[j] ?? null
       out[at[j] as number] = value
-      if (keep && !(flights[j] as Flight).invalidated) this.#lru.set(key, { value })
+      if (keep && !(flights[j] as Flight).invalidated) {
+        if (this.#pinned.has(key)) this.#pinned.set(key, { value })
+        else this.#lru.set(key, { value })
+      }
     })
     this.#release(missing, flights)
     return ok(out)
@@ -235,7 +267,7 @@ export class NearCache implements Reader {
   async close (): Promise<void> {
     this.#state = 'closed'
     clearInterval(this.#heartbeat)
-    this.#lru.clear()
+    this.flush()
     for (const connection of [this.#data, this.#invalidations]) {
       if (connection.status === 'ready') await Promise.allSettled([connection.quit()])
       connection.disconnect()

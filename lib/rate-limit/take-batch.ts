@@ -2,7 +2,7 @@ import { BUDGET_SPENT, budgetSpent } from '../request-budget.js'
 import { fail, ok, type Result } from '../result.js'
 import type { ScriptArg } from '../scripts.js'
 import type { Store } from '../store/store.js'
-import { EndOfTurn } from './end-of-turn.js'
+import { EndOfTurn } from '../end-of-turn.js'
 import { tokenBucketScript, type BucketReply } from './token-bucket-script.js'
 
 /**

@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot'
 import { Command, Redis, type Cluster } from 'ioredis'
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from '../breaker.js'
 import { Deadlines } from '../deadline.js'
+import { EndOfTurn } from '../end-of-turn.js'
 import { BUDGET_SPENT, budgetSpent, spendBudget } from '../request-budget.js'
 import { fail, isOutage, ok, type Failure, type Result } from '../result.js'
 import { sha1, type Script, type ScriptArg } from '../scripts.js'
@@ -21,7 +22,7 @@ export interface RedisStoreOptions extends BaseStoreOptions {
   /** SCAN COUNT hint for deletePattern. */
   scanCount?: number
   /**
-   * Write the commands this store sends in one turn of the event loop to the
+   * Write the commands this store sends in one pass of the event loop to the
    * socket together, in one write (`batchWrites`, on by default). Only on a
    * single-node ioredis client without `enableAutoPipelining` (which batches
    * in its own way); a Cluster's commands are written as ioredis writes them.
@@ -125,9 +126,9 @@ export class RedisStore extends BaseStore {
   readonly #guard: Guard
   /** Whether GET goes straight to `client.sendCommand` (`#get`): read off the client's options once, as the deadline is. */
   readonly #directGet: boolean
-  /** Whether a turn's commands leave in one socket write (`#batchWrites`). */
-  readonly #batching: boolean
-  /** The socket held corked until the end of this turn, if any. */
+  /** Uncorks at the end of the loop pass, when a pass's commands leave in one socket write (`#batchWrites`). */
+  readonly #endOfPass: EndOfTurn | undefined
+  /** The socket held corked until the end of this loop pass, if any. */
   #corked: { uncork: () => void } | undefined
   /** A Cluster's breakers by node ("host:port"), made as nodes are first used. */
   readonly #nodeGuards = new Map<string, Guard>()
@@ -156,7 +157,9 @@ export class RedisStore extends BaseStore {
     this.#deadlines = new Deadlines(this.deadlineMs ?? (this.client as Redis).options.commandTimeout as number, 'Redis command')
     const own = this.client.options as Partial<Redis['options']>
     this.#directGet = this.client instanceof Redis && own.keyPrefix === '' && own.enableAutoPipelining !== true && own.showFriendlyErrorStack !== true
-    this.#batching = options.batchWrites !== false && this.client instanceof Redis && own.enableAutoPipelining !== true
+    this.#endOfPass = options.batchWrites !== false && this.client instanceof Redis && own.enableAutoPipelining !== true
+      ? new EndOfTurn(this.#uncork)
+      : undefined
     // a fresh connection is the best probe there is: stop failing fast at once
     this.client.on('ready', this.#onReady)
     if (isCluster(this.client)) {
@@ -236,25 +239,26 @@ export class RedisStore extends BaseStore {
   }
 
   /**
-   * Holds the client's socket corked until the end of this turn of the event
-   * loop, so every command sent meanwhile (by this store or anyone sharing the
-   * client) leaves in one write: one syscall for Node and one read for Redis
-   * instead of one per command, which under load is most of a command's cost
-   * (node-redis does the same by default). The write leaves before the loop
-   * waits for I/O again, so no call waits longer for its reply. Order is kept:
-   * the commands are written as they were sent.
+   * Holds the client's socket corked until this pass of the event loop has run
+   * its callbacks (`EndOfTurn`: Node's own `setImmediate`, or a message port when
+   * a test suite fakes it; every request whose bytes arrived together),
+   * so every command sent meanwhile, by this store or anyone sharing the client,
+   * leaves in one write: one syscall for Node and one read for Redis instead
+   * of one per command, which under load is most of a command's cost. node-redis
+   * batches its writes the same way by default, and ioredis's auto-pipelining
+   * waits for the same moment. A command waits at most for the callbacks of
+   * the pass it was sent in, never for I/O. Order is kept: the commands are
+   * written as they were sent.
    */
   #batchWrites (): void {
-    if (!this.#batching || this.#corked !== undefined) return
+    if (this.#endOfPass === undefined || this.#corked !== undefined) return
     const client = this.client as Redis
     // before ready ioredis queues commands itself; nothing is written to cork
     if (client.status !== 'ready') return
     const socket = client.stream
     socket.cork()
     this.#corked = socket
-    // a tick, not a microtask: it runs once the microtasks of this turn (every
-    // continuation that sends a command) are done
-    process.nextTick(this.#uncork)
+    this.#endOfPass.schedule()
   }
 
   readonly #uncork = (): void => {

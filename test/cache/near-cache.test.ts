@@ -54,6 +54,23 @@ t.test('a write by redis-cli evicts the entry in a second instance', async (t) =
   t.pass('B sees the invalidation')
 })
 
+t.test('values pushing each other out of a full L1 never push out the namespace\'s generation', async (t) => {
+  const { cache, metrics } = await instance(t)
+  const ns = cache.namespace<number>('small', { ttl: 60, l1: { maxEntries: 2 } })
+  t.ok(await ns.l1?.ready())
+  for (let i = 0; i < 5; i++) {
+    await ns.set(`k${i}`, i)
+    t.same(await ns.get(`k${i}`), { ok: true, value: i })
+  }
+  t.equal(ns.l1?.size, 3, 'two values (the LRU is full) and the generation beside them')
+  const before = metrics.details('small').l1Hits
+  t.same(await ns.getOrSet('k4', () => -1), { ok: true, value: 4 })
+  t.equal(metrics.details('small').l1Hits, before + 1, 'a hit from memory: the generation was still held')
+  await ns.invalidateAll()
+  t.equal(ns.l1?.size, 2, 'the generation let go at once by this instance\'s own invalidation')
+  t.ok(metrics.details('small').l1Evictions >= 4, 'three values pushed out and the generation let go, each counted')
+})
+
 t.test('while the invalidation connection is down, L1 is flushed and bypassed; it comes back', async (t) => {
   const own = await ownRedis(t)
   const { store, close } = await redisStore(own, 'l1')

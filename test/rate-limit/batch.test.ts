@@ -12,7 +12,7 @@ import { fileRedis } from '../helpers/backends.js'
 import { faultyStore } from '../helpers/faulty-store.js'
 import { memoryStore, redisStore } from '../helpers/stores.js'
 import { ComponentContext } from '../../lib/context.js'
-import { EndOfTurn } from '../../lib/rate-limit/end-of-turn.js'
+import { EndOfTurn } from '../../lib/end-of-turn.js'
 import { mock } from 'node:test'
 
 // The calls made in one event-loop turn share one EVALSHA: counted on a real
