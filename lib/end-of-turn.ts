@@ -13,6 +13,18 @@ import { MessageChannel } from 'node:worker_threads'
  * (which no fake-timer library replaces) is used as well. The port costs a
  * message (a syscall and a serialisation) per turn, so it is not the default.
  */
+/** How many EndOfTurn callbacks are running now (they may nest: one sends, another flushes). */
+let running = 0
+
+/**
+ * Whether an EndOfTurn callback is running now: the end of the pass has come,
+ * so what it sends should leave at once, not wait for another pass (a
+ * `setImmediate` asked for now would fire in the next one).
+ */
+export function atEndOfTurn (): boolean {
+  return running > 0
+}
+
 export class EndOfTurn {
   readonly #channel = new MessageChannel()
   readonly #callback: () => void
@@ -33,7 +45,12 @@ export class EndOfTurn {
   readonly #fire = (): void => {
     if (!this.#scheduled) return
     this.#scheduled = false
-    this.#callback()
+    running++
+    try {
+      this.#callback()
+    } finally {
+      running--
+    }
   }
 
   /** Asks for the callback at the end of this turn (once, however many ask). */

@@ -81,6 +81,8 @@ export interface Series {
   readonly namespace: string
   readonly operation: string
   readonly result: string
+  /** Its hits are the near cache's answers: each also counts as an L1 hit. */
+  readonly nearCache: boolean
 }
 
 /** A Series and what it found; a reset detaches those (`epoch` tells) and the next record finds them again. */
@@ -88,14 +90,16 @@ class HeldSeries implements Series {
   readonly namespace: string
   readonly operation: string
   readonly result: string
+  readonly nearCache: boolean
   counters: Counters | undefined
   buckets: Buckets | undefined
   epoch = -1
 
-  constructor (namespace: string, operation: string, result: string) {
+  constructor (namespace: string, operation: string, result: string, nearCache: boolean) {
     this.namespace = namespace
     this.operation = operation
     this.result = result
+    this.nearCache = nearCache
   }
 }
 
@@ -241,9 +245,12 @@ export class CacheMetrics {
     this.#into(this.#buckets(namespace, operation, 'hit'), c, ms)
   }
 
-  /** A series to hold for `record` (a hot path's own), e.g. ('users', 'getOrSet', 'hit'). */
-  series (namespace: string, operation: string, result: string): Series {
-    return new HeldSeries(namespace, operation, result)
+  /**
+   * A series to hold for `record` (a hot path's own), e.g. ('users', 'getOrSet', 'hit');
+   * `nearCache` when its hits are answers from the near cache (counted as L1 hits too).
+   */
+  series (namespace: string, operation: string, result: string, nearCache = false): Series {
+    return new HeldSeries(namespace, operation, result, nearCache)
   }
 
   /**
@@ -259,7 +266,10 @@ export class CacheMetrics {
       held.buckets = buckets = this.#buckets(held.namespace, held.operation, held.result)
       held.epoch = this.#epoch
     }
-    if (hit) counters.hits++
+    if (hit) {
+      counters.hits++
+      if (held.nearCache) counters.l1Hits++
+    }
     this.#into(buckets, counters, ms)
   }
 

@@ -90,7 +90,7 @@ export class CacheNamespace<T = unknown> {
     this.l1?.pin(this.#generationKey)
     this.#prefix = generation.value.slice(0, -1)
     this.#valuePrefix = this.#prefix + 'v'
-    this.#l1Hits = context.metrics.series(name, 'getOrSet', 'hit')
+    this.#l1Hits = context.metrics.series(name, 'getOrSet', 'hit', true)
     if (schema !== undefined) {
       const compiled = TypeCompiler.Compile(schema)
       this.#check = (value) => compiled.Check(value)
@@ -252,7 +252,6 @@ export class CacheNamespace<T = unknown> {
       const started = performance.now()
       const entry = this.#nearHit(l1, key, wallClock(started))
       if (entry !== undefined) {
-        l1.counted()
         this.#context.metrics.record(this.#l1Hits, performance.now() - started, true)
         return Promise.resolve({ ok: true, value: entry.value })
       }

@@ -138,11 +138,6 @@ export class NearCache implements Reader {
     return this.#lru.get(key)
   }
 
-  /** Counts one answer given from the near cache. */
-  counted (): void {
-    this.#context.metrics.l1Hit(this.namespace)
-  }
-
   /** Resolves once tracking is on (true), or false after `ms`. */
   async ready (ms = 2000): Promise<boolean> {
     const until = Date.now() + ms

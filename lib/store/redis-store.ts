@@ -2,7 +2,7 @@ import calculateSlot from 'cluster-key-slot'
 import { Command, Redis, type Cluster } from 'ioredis'
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from '../breaker.js'
 import { Deadlines } from '../deadline.js'
-import { EndOfTurn } from '../end-of-turn.js'
+import { atEndOfTurn, EndOfTurn } from '../end-of-turn.js'
 import { BUDGET_SPENT, budgetSpent, spendBudget } from '../request-budget.js'
 import { fail, isOutage, ok, type Failure, type Result } from '../result.js'
 import { sha1, type Script, type ScriptArg } from '../scripts.js'
@@ -251,7 +251,8 @@ export class RedisStore extends BaseStore {
    * written as they were sent.
    */
   #batchWrites (): void {
-    if (this.#endOfPass === undefined || this.#corked !== undefined) return
+    // at the end of a pass already (the rate limiter sending its batched takes): corking would hold the write a whole pass
+    if (this.#endOfPass === undefined || this.#corked !== undefined || atEndOfTurn()) return
     const client = this.client as Redis
     // before ready ioredis queues commands itself; nothing is written to cork
     if (client.status !== 'ready') return

@@ -42,6 +42,16 @@ t.test('throttled warnings: once per interval per topic, with the suppressed cou
   t.ok(new ThrottledWarning(undefined).warn('x', {}, 'no logger is fine'))
 })
 
+t.test('a near cache\'s held series counts each hit as an L1 hit too', async (t) => {
+  const m = new CacheMetrics()
+  const near = m.series('users', 'getOrSet', 'hit', true)
+  m.record(near, 0.01, true)
+  m.record(near, 0.01, false)
+  t.match(m.details('users'), { hits: 1, l1Hits: 1 })
+  m.record(m.series('users', 'getOrSet', 'hit'), 0.2, true)
+  t.match(m.details('users'), { hits: 2, l1Hits: 1 }, 'another series\' hits are not L1 hits')
+})
+
 t.test('a held series counts like timedHit, and finds its counters again after a reset', async (t) => {
   const m = new CacheMetrics()
   const hits = m.series('users', 'getOrSet', 'hit')

@@ -2,8 +2,10 @@ import { Redis } from 'ioredis'
 import { mock } from 'node:test'
 import t, { type Test } from 'tap'
 import { redisClientOptions } from '../../lib/store/redis-client.js'
+import { EndOfTurn } from '../../lib/end-of-turn.js'
 import { RedisStore } from '../../lib/store/redis-store.js'
 import { sha1, type Script } from '../../lib/scripts.js'
+import { until } from '../../harness/wait.js'
 import { ownRedis } from '../helpers/backends.js'
 
 // RedisStore writes the commands of one pass of the event loop to the socket
@@ -115,4 +117,19 @@ t.test('under fake timers (node:test mock timers) the corked commands still leav
   t.teardown(() => { mock.timers.reset() })
   const answers = await Promise.all([store.set('bw:faked', 'yes'), store.get('bw:faked')])
   t.same(answers, [{ ok: true, value: true }, { ok: true, value: 'yes' }], 'no fake clock had to move')
+})
+
+t.test('a command sent at the end of a pass (an EndOfTurn callback, as the rate limiter\'s batched takes) is written at once', async (t) => {
+  const redis = await ownRedis(t)
+  const { client, store } = await watched(t, redis.url)
+  const corked: number[] = []
+  let pending: Promise<unknown> | undefined
+  const endOfPass = new EndOfTurn(() => {
+    pending = store.get('bw:late')
+    corked.push(client.stream.writableCorked, client.stream.writableLength)
+  })
+  endOfPass.schedule()
+  await until('the callback ran', () => pending !== undefined)
+  t.same(corked, [0, 0], 'not corked, nothing left in the buffer: the GET is on its way')
+  t.same(await pending, { ok: true, value: null })
 })
