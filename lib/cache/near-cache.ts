@@ -74,7 +74,8 @@ export class NearCache implements Reader {
     const metrics = context.metrics
     this.#lru = new LRUCache({
       max: options.maxEntries ?? 10_000,
-      dispose: () => { metrics.l1Eviction(namespace) }
+      // a reply replaced by a newer read of the same key is not an entry dropped
+      dispose: (_value, _key, reason) => { if (reason !== 'set') metrics.l1Eviction(namespace) }
     })
     const client = store.client as Redis
     // RESP2: invalidations arrive as Pub/Sub messages on the redirect connection
