@@ -1,5 +1,17 @@
 import { MessageChannel } from 'node:worker_threads'
 
+/** How many EndOfTurn callbacks are running now. */
+let running = 0
+
+/**
+ * Whether an EndOfTurn callback is running now: the end of the pass has come,
+ * so what it sends should leave at once, not wait for another pass (a
+ * `setImmediate` asked for now would fire in the next one).
+ */
+export function atEndOfTurn (): boolean {
+  return running > 0
+}
+
 /**
  * Calls back once at the end of the current turn of the event loop, after the
  * I/O callbacks already due (what `setImmediate` does), however often it is
@@ -12,19 +24,10 @@ import { MessageChannel } from 'node:worker_threads'
  * `_onImmediate`; anything else is taken for a fake, and a message port
  * (which no fake-timer library replaces) is used as well. The port costs a
  * message (a syscall and a serialisation) per turn, so it is not the default.
+ *
+ * The rate limiter sends a turn's takes with it (`rate-limit/take-batch.ts`);
+ * the Redis store uncorks its socket with it (`store/redis-store.ts`).
  */
-/** How many EndOfTurn callbacks are running now (they may nest: one sends, another flushes). */
-let running = 0
-
-/**
- * Whether an EndOfTurn callback is running now: the end of the pass has come,
- * so what it sends should leave at once, not wait for another pass (a
- * `setImmediate` asked for now would fire in the next one).
- */
-export function atEndOfTurn (): boolean {
-  return running > 0
-}
-
 export class EndOfTurn {
   readonly #channel = new MessageChannel()
   readonly #callback: () => void
