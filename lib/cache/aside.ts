@@ -196,12 +196,9 @@ export class CacheAside {
       if (!claim.ok) return await this.#loadAndWrite(slot, loader, o, true)
       if (claim.value === mine) {
         try {
-          if (waited) {
-            // the holder may have written its value and let go between our last look and this claim
-            const r = await slot.read()
-            if (r.ok && r.value !== null && Date.now() < r.value.freshUntil) return ok(r.value.value)
-          }
-          return await this.#loadAndWrite(slot, loader, o, true)
+          // the holder may have written its value and let go between our last look and this claim
+          const written = waited ? await this.#written(slot) : undefined
+          return written ?? await this.#loadAndWrite(slot, loader, o, true)
         } finally {
           await store.runScript(cacheRelease, [slot.lockKey], [mine])
         }
@@ -210,9 +207,15 @@ export class CacheAside {
       if (!waited) { waited = true; metrics.lockWait(slot.namespace) }
       if (Date.now() >= deadline) return await this.#loadAndWrite(slot, loader, o, true)
       await sleep(o.lock.retryMs)
-      const r = await slot.read()
-      if (r.ok && r.value !== null && Date.now() < r.value.freshUntil) return ok(r.value.value)
+      const written = await this.#written(slot)
+      if (written !== undefined) return written
     }
+  }
+
+  /** The slot's value when it is there and fresh (another instance loaded it), else undefined. */
+  async #written<T> (slot: Slot<T>): Promise<Result<T> | undefined> {
+    const r = await slot.read()
+    return r.ok && r.value !== null && Date.now() < r.value.freshUntil ? ok(r.value.value) : undefined
   }
 
   async #loadAndWrite<T> (slot: Slot<T>, loader: () => T | Promise<T>, o: Resolved, write: boolean): Promise<Result<T>> {

@@ -224,18 +224,26 @@ export class RedisStore extends BaseStore {
   }
 
   #runOn<T> (guard: Guard, op: () => Promise<T>): Promise<Result<T>> {
-    if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
-    if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
-    this.#batchWrites()
-    return this.#settle(guard, op())
+    const refused = this.#admit(guard)
+    return refused === undefined ? this.#settle(guard, op()) : Promise.resolve(refused)
   }
 
   protected rawGet (key: string): Promise<Result<string | null>> {
-    if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
     const guard = this.#guardFor(key)
-    if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
+    const refused = this.#admit(guard)
+    return refused === undefined ? this.#settle(guard, this.#get(key)) : Promise.resolve(refused)
+  }
+
+  /**
+   * Every call's gate, just before it sends: the Failure that answers it when
+   * its request's budget is spent or its node's circuit is open; else
+   * undefined, with the socket corked for this pass (`#batchWrites`).
+   */
+  #admit (guard: Guard): Failure | undefined {
+    if (budgetSpent()) return BUDGET_SPENT
+    if (!guard.breaker.allow()) return CIRCUIT_OPEN
     this.#batchWrites()
-    return this.#settle(guard, this.#get(key))
+    return undefined
   }
 
   /**
@@ -414,13 +422,12 @@ export class RedisStore extends BaseStore {
     if (this.#crossSlot && keys.length > 1 && !oneSlot(keys)) {
       return this.rawRunScript(crossSlotScript(script), keys.slice(0, 1), [keys.length, ...keys, ...args])
     }
-    if (budgetSpent()) return Promise.resolve(BUDGET_SPENT)
     const guard = keys.length > 0 ? this.#guardFor(keys[0] as string) : this.#guard
-    if (!guard.breaker.allow()) return Promise.resolve(CIRCUIT_OPEN)
+    const refused = this.#admit(guard)
+    if (refused !== undefined) return Promise.resolve(refused)
     const decode = (reply: unknown): Result<T> => this.#decoded(guard, script, reply)
     // one deadline for the whole call, reload and retry included
     const started = this.deadlineMs === undefined ? 0 : performance.now()
-    this.#batchWrites()
     return this.#bound(this.#evalsha(script, keys, args)).then(decode, (err: unknown) => isNoScript(err)
       // SCRIPT LOAD then EVALSHA under one deadline: with the client's own commandTimeout each would get a whole
       // one, and a call after Redis restarted (every script gone) could take three deadlines
